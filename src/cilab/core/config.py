@@ -39,7 +39,9 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()
+) -> None:
     """Add one flag per field of dataclass `cls`; defaults are left out of the namespace.
 
     Leaving defaults out (argparse.SUPPRESS) lets `build_config` tell flags the user typed from
@@ -82,7 +84,9 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def build_config(cls: type[T], overrides: dict[str, Any], config_file: str | Path | None = None) -> T:
+def build_config(
+    cls: type[T], overrides: dict[str, Any], config_file: str | Path | None = None
+) -> T:
     """Resolve defaults, then the YAML file, then `overrides` (the flags the user typed).
 
     Unknown keys are rejected with the list of valid ones, so a typo never silently does nothing.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 class CilabError(Exception):
-    """An error caused by the user's input or environment, with a message that says how to fix it."""
+    """Caused by the user's input or environment; the message says how to fix it."""
 
 
 class DataError(CilabError):

@@ -15,7 +15,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def derived_generator(seed: int, *stream: int, device: str | torch.device = "cpu") -> torch.Generator:
+def derived_generator(
+    seed: int, *stream: int, device: str | torch.device = "cpu"
+) -> torch.Generator:
     """A generator for one named random stream, e.g. (seed, EPOCH_PERMUTATION, epoch).
 
     Deriving streams from the seed instead of sharing one global state makes a resumed run draw
