@@ -9,7 +9,9 @@ from cilab.core.device import DEVICE_CHOICES
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     """`--seed` and `--device`, identical on every command."""
-    parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="random seed (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=argparse.SUPPRESS, help="random seed (default: 0)"
+    )
     parser.add_argument(
         "--device",
         choices=DEVICE_CHOICES,

@@ -121,6 +121,8 @@ def resume_config(cfg: GenTrainConfig, saved: dict[str, Any], typed: set[str]) -
             f"may change: {', '.join(sorted(RESUMABLE_OVERRIDES))}"
         )
     merged = {**saved, **{k: getattr(cfg, k) for k in typed}}
+    # --max-steps is where this invocation stops, not a property of the run: not inherited.
+    merged["max_steps"] = cfg.max_steps if "max_steps" in typed else None
     return GenTrainConfig(**merged)
 
 
@@ -270,6 +272,9 @@ class Trainer:
         )  # fmt: skip
         self.model.train()
         for idx in bar:
+            if self._reached_max_steps():
+                bar.close()
+                return "max_steps"
             value = self.train_step(idx)
             if self.global_step % cfg.log_every == 0:
                 log.scalar("step/train_loss", value, self.global_step)
@@ -278,14 +283,12 @@ class Trainer:
                 on_step(self)
             if stop.requested:
                 return "interrupted"
-            if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
-                if self.step_in_epoch < self.steps_per_epoch:
-                    return "max_steps"
-                self._end_epoch(log, start_time, start_step)
-                return "max_steps"
         bar.close()
         self._end_epoch(log, start_time, start_step)
-        return "finished"
+        return "max_steps" if self._reached_max_steps() else "finished"
+
+    def _reached_max_steps(self) -> bool:
+        return self.cfg.max_steps is not None and self.global_step >= self.cfg.max_steps
 
     def _end_epoch(self, log: RunLog, start_time: float, start_step: int) -> None:
         cfg = self.cfg
