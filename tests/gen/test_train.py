@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 from dataclasses import replace
@@ -140,3 +141,13 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path: Path) -> None:
     (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(CilabError, match=r"trunc\.pt"):
         load_checkpoint(tmp_path / "trunc.pt")
+
+
+def test_cosine_schedule_follows_the_global_step(tiny_mnist: Path, tmp_path: Path) -> None:
+    trainer = Trainer(cfg_for(tiny_mnist, tmp_path / "cos", lr_schedule="cosine", lr=1e-2))
+    seen = []
+    trainer.fit(on_step=lambda t: seen.append(t.optimizer.param_groups[0]["lr"]))
+    assert len(seen) == 16
+    assert seen[0] == pytest.approx(1e-2)  # step 0
+    assert seen[8] == pytest.approx(0.5e-2)  # half way
+    assert seen[-1] == pytest.approx(0.5e-2 * (1 + math.cos(math.pi * 15 / 16)))

@@ -56,6 +56,9 @@ class GenTrainConfig:
     max_steps: int | None = option(None, "stop after this many optimizer steps in total")
     batch_size: int = option(256, "global batch size (split over processes under torchrun)")
     lr: float = option(1e-3, "Adam learning rate")
+    lr_schedule: Literal["constant", "cosine"] = option(
+        "constant", "constant (the exercise), or cosine decay to 0 over all epochs"
+    )
     latent_dim: int = option(2, "size of the latent code")
     arch: Arch = option("exercise", "network: the exercise's convnet or a wider one")
     binarize: Binarize = option("none", "none: grey levels; dynamic: resampled per batch; static")
@@ -217,6 +220,7 @@ class Trainer:
         x = to_model_input(self.data.train_x[idx[mine]], cfg.binarize, uniform)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss, parts = self.loss_module(x, x, noise)
+        self._set_lr()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -235,6 +239,15 @@ class Trainer:
         self.global_step += 1
         self.step_in_epoch += 1
         return value
+
+    def _set_lr(self) -> None:
+        """The rate is a function of the global step, so resume needs no scheduler state."""
+        if self.cfg.lr_schedule == "constant":
+            return
+        total = self.cfg.epochs * self.steps_per_epoch
+        lr = 0.5 * self.cfg.lr * (1 + math.cos(math.pi * min(self.global_step / total, 1.0)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def fit(self, on_step: Any = None) -> TrainResult:
         """Train until `epochs` or `max_steps`; Ctrl-C saves `last.pt` and returns cleanly."""
