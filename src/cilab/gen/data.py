@@ -15,6 +15,7 @@ from typing import Literal
 
 import torch
 
+from cilab.core.errors import CilabError
 from cilab.core.seed import derived_generator
 from cilab.data.mnist import load_mnist
 
@@ -54,6 +55,10 @@ def load_gen_data(
     batches are sampled afresh in `to_model_input`, and val/test are sampled once with a fixed seed.
     """
     train, test = load_mnist("train", dataset, data_dir), load_mnist("test", dataset, data_dir)
+    if val_size >= len(train.labels):
+        raise CilabError(
+            f"--val-size {val_size} leaves no training images ({dataset} has {len(train.labels)})"
+        )
     perm = torch.randperm(len(train.labels), generator=derived_generator(seed, STREAM_SPLIT))
     val_idx, train_idx = perm[:val_size], perm[val_size:]
     train_x, val_x, test_x = train.images[train_idx], train.images[val_idx], test.images
