@@ -20,8 +20,8 @@ from cilab.core.seed import derived_generator
 from cilab.gen.data import STREAM_EVAL, to_model_input
 from cilab.gen.objectives import (
     bernoulli_log_likelihood,
-    log_normal_diag,
-    log_standard_normal,
+    diag_gaussian_log_prob,
+    standard_normal_log_prob,
 )
 
 # Decoded images per chunk of the IW estimate: 32,768 x 784 float32 logits = 103 MB at most.
@@ -101,8 +101,8 @@ def iw_log_likelihood(
             z = model.reparameterize(mu, logvar, eps)
             log_w = (
                 bernoulli_log_likelihood(model.decode(z), x)
-                + log_standard_normal(z)
-                - log_normal_diag(z, mu, logvar)
+                + standard_normal_log_prob(z)
+                - diag_gaussian_log_prob(z, mu, logvar)
             )  # [kc, B]
             chunk_lse.append(torch.logsumexp(log_w.double(), dim=0))  # [B]
         out.append(torch.logsumexp(torch.stack(chunk_lse), dim=0) - math.log(k))

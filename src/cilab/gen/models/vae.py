@@ -11,10 +11,11 @@ from cilab.gen.models.conv import Arch, ConvDecoder, ConvEncoder
 from cilab.gen.objectives import (
     LossOutput,
     bernoulli_log_likelihood,
+    diag_gaussian_log_prob,
     iw_bound,
-    kl_diag_gaussian_standard,
-    log_normal_diag,
-    log_standard_normal,
+    kl_to_standard_normal,
+    reparameterize,
+    standard_normal_log_prob,
 )
 
 
@@ -55,7 +56,7 @@ class VAE(nn.Module):
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """z = mu + sigma * eps: a deterministic function of (mu, sigma), so gradients flow."""
-        return mu + torch.exp(0.5 * logvar) * eps
+        return reparameterize(mu, logvar, eps)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Logits for z of shape [..., D]; leading sample dims are kept: [..., 1, 28, 28]."""
@@ -82,7 +83,7 @@ class VAE(nn.Module):
             noise = torch.randn(self.noise_shape(x.shape[0]), device=x.device, dtype=mu.dtype)
         z = self.reparameterize(mu, logvar, noise)  # [K, B, D]
         log_px_z = bernoulli_log_likelihood(self.decode(z), target)  # [K, B]
-        kl = kl_diag_gaussian_standard(mu, logvar)  # [B]
+        kl = kl_to_standard_normal(mu, logvar)  # [B]
         recon = -log_px_z.mean(0)  # [B]
         parts = {"recon": recon.mean().detach(), "kl": kl.mean().detach()}
         if noise.shape[0] == 1:
@@ -90,7 +91,7 @@ class VAE(nn.Module):
             parts["neg_elbo"] = (recon + kl).mean().detach()
         else:
             log_w = log_px_z + self.config.beta * (
-                log_standard_normal(z) - log_normal_diag(z, mu, logvar)
+                standard_normal_log_prob(z) - diag_gaussian_log_prob(z, mu, logvar)
             )  # [K, B]
             loss = -iw_bound(log_w).mean()
             parts["neg_elbo"] = (recon + kl).mean().detach()
