@@ -14,7 +14,7 @@ import torch
 
 from cilab.core.checkpoint import load_checkpoint
 from cilab.core.errors import CilabError, TrainingDiverged
-from cilab.gen.train import GenTrainConfig, Trainer, train
+from cilab.gen.train import GenTrainConfig, GenTrainer, train
 
 
 def cfg_for(tiny_mnist: Path, out: Path, **kw: object) -> GenTrainConfig:
@@ -35,7 +35,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 
 def test_train_step_changes_weights_and_eval_does_not(tiny_mnist: Path, tmp_path: Path) -> None:
-    trainer = Trainer(cfg_for(tiny_mnist, tmp_path / "r"))
+    trainer = GenTrainer(cfg_for(tiny_mnist, tmp_path / "r"))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.train_step(torch.arange(64))
     after = trainer.model.state_dict()
@@ -70,9 +70,9 @@ def test_resume_equals_uninterrupted_run(tiny_mnist: Path, tmp_path: Path, binar
 
 def test_ctrl_c_saves_and_resume_continues_exactly(tiny_mnist: Path, tmp_path: Path) -> None:
     cfg = cfg_for(tiny_mnist, tmp_path / "int")
-    trainer = Trainer(cfg)
+    trainer = GenTrainer(cfg)
 
-    def press_ctrl_c(t: Trainer) -> None:
+    def press_ctrl_c(t: GenTrainer) -> None:
         if t.global_step == 11:  # in the second epoch
             os.kill(os.getpid(), signal.SIGINT)
 
@@ -89,7 +89,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good(
     tiny_mnist: Path, tmp_path: Path
 ) -> None:
     cfg = cfg_for(tiny_mnist, tmp_path / "nan", epochs=3)
-    trainer = Trainer(cfg)
+    trainer = GenTrainer(cfg)
     original = trainer.model.loss
 
     def poisoned(x, target, noise=None):  # healthy for one epoch, then NaN
@@ -123,7 +123,7 @@ def test_same_seed_same_numbers(tiny_mnist: Path, tmp_path: Path) -> None:
     a = train(cfg_for(tiny_mnist, tmp_path / "a", epochs=1, model="vae"))
     b = train(cfg_for(tiny_mnist, tmp_path / "b", epochs=1, model="vae"))
     c = train(cfg_for(tiny_mnist, tmp_path / "c", epochs=1, model="vae", seed=1))
-    assert a.best_val == b.best_val != c.best_val
+    assert a.best_metric == b.best_metric != c.best_metric
     assert_same_weights(weights(tmp_path / "a/last.pt"), weights(tmp_path / "b/last.pt"))
 
 
@@ -144,7 +144,7 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path: Path) -> None:
 
 
 def test_cosine_schedule_follows_the_global_step(tiny_mnist: Path, tmp_path: Path) -> None:
-    trainer = Trainer(cfg_for(tiny_mnist, tmp_path / "cos", lr_schedule="cosine", lr=1e-2))
+    trainer = GenTrainer(cfg_for(tiny_mnist, tmp_path / "cos", lr_schedule="cosine", lr=1e-2))
     seen = []
     trainer.fit(on_step=lambda t: seen.append(t.optimizer.param_groups[0]["lr"]))
     assert len(seen) == 16

@@ -7,6 +7,9 @@ import random
 import numpy as np
 import torch
 
+# Stream ids for derived_generator; fixed forever, or old runs would not resume exactly.
+STREAM_SPLIT, STREAM_PERM, STREAM_STEP, STREAM_STATIC, STREAM_EVAL = 1, 2, 3, 4, 5
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) so the same seed gives the same numbers."""

@@ -9,21 +9,18 @@ an uninterrupted single-process one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from cilab.core.errors import CilabError
-from cilab.core.seed import derived_generator
+from cilab.core.seed import STREAM_EVAL, STREAM_SPLIT, STREAM_STATIC, derived_generator
 from cilab.data.mnist import load_mnist
 
 Binarize = Literal["none", "dynamic", "static"]
 BINARIZE_CHOICES: tuple[str, ...] = ("none", "dynamic", "static")
 
-# Stream ids for derived_generator; fixed forever, or old runs would not resume exactly.
-STREAM_SPLIT, STREAM_PERM, STREAM_STEP, STREAM_STATIC, STREAM_EVAL = 1, 2, 3, 4, 5
 # Evaluation sets are binarized once with a seed independent of the training seed, so runs with
 # different seeds are judged on the same binary test images.
 EVAL_BINARIZE_SEED = 20151101
@@ -90,16 +87,3 @@ def to_model_input(
         assert uniform is not None, "dynamic binarization needs uniforms of the batch's shape"
         x = (uniform.view_as(x) < x).float()
     return x
-
-
-def epoch_batches(
-    n: int, batch_size: int, seed: int, epoch: int, device: torch.device, start: int = 0
-) -> Iterator[torch.Tensor]:
-    """Index tensors of the global batches of one epoch (drop_last), from batch `start` on."""
-    perm = torch.randperm(n, generator=derived_generator(seed, STREAM_PERM, epoch)).to(device)
-    for i in range(start, n // batch_size):
-        yield perm[i * batch_size : (i + 1) * batch_size]
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return n // batch_size

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from cilab.core.distributed import DistEnv, all_reduce_sum
-from cilab.core.seed import derived_generator
-from cilab.gen.data import STREAM_EVAL, to_model_input
+from cilab.core.seed import STREAM_EVAL, derived_generator
+from cilab.gen.data import to_model_input
 from cilab.gen.objectives import (
     bernoulli_log_likelihood,
     diag_gaussian_log_prob,

@@ -13,8 +13,8 @@ from cilab.core.checkpoint import load_checkpoint
 from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_json, read_jsonl, write_json
-from cilab.core.seed import derived_generator, seed_everything
-from cilab.gen.data import EVAL_BINARIZE_SEED, STREAM_EVAL, load_gen_data, sample_binary
+from cilab.core.seed import STREAM_EVAL, derived_generator, seed_everything
+from cilab.gen.data import EVAL_BINARIZE_SEED, load_gen_data, sample_binary
 from cilab.gen.evaluate import embed_all, evaluate_loss, iw_log_likelihood, knn_accuracy
 from cilab.gen.train import GenTrainConfig, build_gen_model
 
