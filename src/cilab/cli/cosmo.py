@@ -20,6 +20,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML file of options (flags override it)")
     p.set_defaults(handler=_simulate)
 
+    p = cmds.add_parser(
+        "validate-sim", help="simulated vs real statistics side by side, with the numbers"
+    )
+    p.add_argument("sim_dir", metavar="DIR", help="a folder written by cilab cosmo simulate")
+    p.add_argument("--out", required=True, metavar="FIG.png", help="figure; numbers go to FIG.json")
+    p.add_argument(
+        "--real-dir",
+        default=None,
+        help="real calibration data: real_samples/, real_patch_mosaics/, real_csv/ "
+        "(default: $CILAB_DATA/cosmology when present)",
+    )
+    p.add_argument(
+        "--n-images", type=int, default=200, help="label-1 images to measure (default: 200)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    p.set_defaults(handler=_validate_sim)
+
+    from cilab.cosmo.classify import ModelRunConfig
+
+    for name, text in (
+        ("classify", "real vs not-real on labeled/: the exercise baseline and stronger models"),
+        ("regress", "scored/ -> similarity score, CV MAE, and submission.csv for query/"),
+    ):
+        p = cmds.add_parser(name, help=text)
+        add_config_arguments(p, ModelRunConfig)
+        p.add_argument("--config", metavar="FILE", help="YAML file of options (flags override it)")
+        p.set_defaults(handler=_classify if name == "classify" else _regress)
+
 
 def _simulate(args: argparse.Namespace) -> int:
     from cilab.cosmo.simulate import SimulateConfig, simulate
@@ -31,4 +59,48 @@ def _simulate(args: argparse.Namespace) -> int:
         f"wrote {result.n_images} images to {result.out} in {result.seconds:.1f} s "
         f"({rate:.1f} images/s, {cfg.workers} worker(s))"
     )
+    return 0
+
+
+def _validate_sim(args: argparse.Namespace) -> int:
+    from cilab.cosmo.validate_sim import validate_sim
+
+    n = validate_sim(args.sim_dir, args.out, args.real_dir, args.n_images, args.workers)
+    for key, value in n["sim"].items():
+        print(f"sim  {key:>28s}  {value}")
+    for key, value in n["real"].items():
+        print(f"real {key:>28s}  {value}")
+    if "score_ks_distance" in n:
+        print(f"score KS distance (simulated vs real scored.csv): {n['score_ks_distance']:.4f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from cilab.cosmo.classify import ModelRunConfig, run_classify
+
+    cfg = config_from_namespace(ModelRunConfig, args)
+    m = run_classify(cfg, progress=True)
+    print(m["cv"])
+    for name, r in m["results"].items():
+        acc, auroc, auprc = r["accuracy"], r["auroc"], r["auprc"]
+        print(
+            f"{name:>18s}  accuracy {acc[0]:.3f} ± {acc[1]:.3f}  AUROC {auroc[0]:.3f} ± "
+            f"{auroc[1]:.3f}  AUPRC {auprc[0]:.3f} ± {auprc[1]:.3f}"
+        )
+    print(f"best: {m['best']}; results in {cfg.out}")
+    return 0
+
+
+def _regress(args: argparse.Namespace) -> int:
+    from cilab.cosmo.classify import ModelRunConfig
+    from cilab.cosmo.regress import run_regress
+
+    cfg = config_from_namespace(ModelRunConfig, args)
+    m = run_regress(cfg, progress=True)
+    print(m["cv"])
+    for name, r in m["results"].items():
+        q = f"  query MAE {r['query_mae']:.3f}" if "query_mae" in r else ""
+        print(f"{name:>18s}  CV MAE {r['cv_mae'][0]:.3f} ± {r['cv_mae'][1]:.3f}{q}")
+    print(f"best: {m['best']}; submission: {cfg.out}/submission.csv")
     return 0

@@ -17,6 +17,7 @@ Every problem is a one-line `DataError` naming the file and saying what is wrong
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -211,17 +212,18 @@ def load_layout(data_dir: str | Path | None = None) -> CosmoData:
     return CosmoData(root, splits["labeled"], splits["scored"], query, query_order, truth)
 
 
-def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
+def read_image(path: str | Path, size: int | None = None, data: bytes | None = None) -> np.ndarray:
     """Decode one 8-bit grey PNG into a [H, W] uint8 array, refusing anything else.
 
     The header is checked before decoding: a wrong size, a non-grey mode or a pixel count over
-    `MAX_PIXELS` (a decompression bomb) is refused without allocating the image.
+    `MAX_PIXELS` (a decompression bomb) is refused without allocating the image. `data`: the
+    file's bytes when the caller has read them already (`path` then only names it in errors).
     """
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data) if data is not None else path) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise DataError(path, f"claims {w}x{h} pixels: refused as a decompression bomb")

@@ -1,0 +1,180 @@
+"""`cilab cosmo regress`: scored images -> similarity score; predictions for the query images.
+
+Repeated k-fold CV MAE of every model (the constant median prediction included), the best one
+refitted on all scored images to predict every query image: `submission.csv` (`Id,Predicted`,
+one row per query image, in query_example.csv's order when present, else sorted by id). On
+simulated data (`query_truth.csv` present) every model, refitted on all scored images, is also
+scored against the hidden query scores.
+
+Run directory: config.json, features.json, results.csv, results.md, importance.csv,
+importance.png, scatter.png, submission.csv, metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cilab.core.config import to_dict
+from cilab.core.errors import CilabError
+from cilab.core.io import atomic_write, write_json
+from cilab.cosmo.classify import (
+    ModelRunConfig,
+    _names,
+    features_for,
+    markdown_table,
+    model_columns,
+    write_table,
+)
+from cilab.cosmo.cv import FoldResult, family_importance, fit_fold, mean_std, single_threaded
+from cilab.cosmo.layout import load_layout
+from cilab.cosmo.models import BASELINE_FAMILIES, REGRESSORS, pick
+
+
+def _neg_mae(y: np.ndarray, pred: np.ndarray) -> float:
+    return -float(np.mean(np.abs(y - pred)))
+
+
+@single_threaded
+def _fit_full(est: Any, X: np.ndarray, y: np.ndarray, Xq: np.ndarray) -> np.ndarray:
+    from sklearn.base import clone
+
+    return clone(est).fit(X, y).predict(Xq)
+
+
+def write_submission(path: Path, ids: tuple[str, ...], pred: np.ndarray) -> None:
+    rows = [[i, f"{float(p):.10f}"] for i, p in zip(ids, pred, strict=True)]
+    write_table(path, ["Id", "Predicted"], rows)
+
+
+def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import RepeatedKFold
+
+    from cilab.cosmo.plots import importance_figure, scatter_figure
+
+    if not cfg.out:
+        raise CilabError("--out RUN_DIR is required")
+    out = Path(cfg.out)
+    models = pick(REGRESSORS, _names(cfg.models, REGRESSORS), "model")
+    data = load_layout(cfg.data_dir)
+    split = data.require("scored")
+    query = data.require("query")
+    y = split.targets
+    if len(y) < cfg.folds:
+        raise CilabError(f"{data.root}: scored.csv needs ≥ {cfg.folds} images")
+    t0 = time.perf_counter()
+    table, feat_info = features_for(cfg, split, progress)
+    qtable, q_info = features_for(cfg, query, progress)
+    X, Xq = table.X, qtable.X
+    cv = RepeatedKFold(n_splits=cfg.folds, n_repeats=cfg.repeats, random_state=cfg.seed)
+    splits = list(cv.split(X))
+    jobs = [
+        delayed(fit_fold)(
+            name,
+            build(cfg.seed),
+            X,
+            y,
+            tr,
+            te,
+            model_columns(name, table),
+            k // cfg.folds,
+            k % cfg.folds,
+            "regress",
+            keep=k < cfg.folds,
+        )
+        for name, build in models.items()
+        for k, (tr, te) in enumerate(splits)
+    ]
+    results: list[FoldResult] = Parallel(n_jobs=cfg.workers)(jobs)
+    summary: dict[str, Any] = {}
+    oof = {name: np.full(len(y), np.nan) for name in models}
+    for name in models:
+        mine = [r for r in results if r.model == name]
+        summary[name] = {
+            "cv_mae": mean_std([np.mean(np.abs(y[r.test] - r.scores)) for r in mine]),
+            "features": int(model_columns(name, table).size),
+        }
+        for r in mine:
+            if r.repeat == 0:
+                oof[name][r.test] = r.scores
+    best = min(models, key=lambda n: summary[n]["cv_mae"][0])
+    # every model refitted on all scored images predicts the query images
+    full = Parallel(n_jobs=cfg.workers)(
+        delayed(_fit_full)(
+            build(cfg.seed), X[:, model_columns(n, table)], y, Xq[:, model_columns(n, qtable)]
+        )
+        for n, build in models.items()
+    )
+    query_pred = dict(zip(models, full, strict=True))
+    truth = None
+    if data.query_truth is not None:
+        truth = np.array([data.query_truth[i] for i in query.ids])
+        for n in models:
+            summary[n]["query_mae"] = float(np.mean(np.abs(truth - query_pred[n])))
+    fams = table.family_names() if best not in BASELINE_FAMILIES else ["hist10"]
+    col_fam = np.asarray(table.families)[model_columns(best, table)]
+    imp_jobs = [
+        delayed(family_importance)(
+            r.estimator,
+            X[np.ix_(r.test, model_columns(best, table))],
+            y[r.test],
+            fams,
+            col_fam,
+            _neg_mae,
+            "regress",
+            cfg.importance_repeats,
+            cfg.seed + r.fold,
+        )
+        for r in results
+        if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
+    ]
+    imps = Parallel(n_jobs=cfg.workers)(imp_jobs)
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", to_dict(cfg))
+    write_json(out / "features.json", {"scored": feat_info, "query": q_info})
+    header = ["model", "features", "cv_mae_mean", "cv_mae_std"] + (
+        ["query_mae"] if truth is not None else []
+    )
+    rows = [
+        [n, s["features"], f"{s['cv_mae'][0]:.4f}", f"{s['cv_mae'][1]:.4f}"]
+        + ([f"{s['query_mae']:.4f}"] if truth is not None else [])
+        for n, s in summary.items()
+    ]
+    write_table(out / "results.csv", header, rows)
+    md_header = ["model", "features", "CV MAE"] + (["query MAE"] if truth is not None else [])
+    md_rows = [
+        [n, str(s["features"]), f"{s['cv_mae'][0]:.3f} ± {s['cv_mae'][1]:.3f}"]
+        + ([f"{s['query_mae']:.3f}"] if truth is not None else [])
+        for n, s in summary.items()
+    ]
+    cv_line = f"{cfg.repeats}× repeated {cfg.folds}-fold CV, {len(y)} scored images"
+    text = f"{cv_line}; best: {best}\n\n" + markdown_table(md_header, md_rows)
+    atomic_write(out / "results.md", lambda f: f.write(text.encode()))
+    order = data.query_order or query.ids
+    index = {i: j for j, i in enumerate(query.ids)}
+    write_submission(out / "submission.csv", order, query_pred[best][[index[i] for i in order]])
+    scatter_figure(y, oof[best], f"{best}: out-of-fold predictions", out / "scatter.png")
+    importance = {}
+    if imps:
+        allimp = np.concatenate(imps, axis=1)
+        m = allimp.mean(axis=1)
+        s = allimp.std(axis=1, ddof=1) if allimp.shape[1] > 1 else np.zeros(len(fams))
+        importance = {f: (float(a), float(b)) for f, a, b in zip(fams, m, s, strict=True)}
+        write_table(
+            out / "importance.csv",
+            ["family", "mae_increase_mean", "mae_increase_std"],
+            [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
+        )
+        importance_figure(fams, m, s, "MAE", f"family importance: {best}", out / "importance.png")
+    metrics = {
+        "task": "regress", "best": best, "results": summary, "importance": importance,
+        "features": feat_info, "seconds": round(time.perf_counter() - t0, 1), "cv": cv_line,
+    }  # fmt: skip
+    write_json(out / "metrics.json", json.loads(json.dumps(metrics)))
+    return metrics
