@@ -73,6 +73,7 @@ def features_for(
         "split": split.name,
         "images": stats.images,
         "seconds": round(stats.seconds, 2),
+        "cpu_seconds": round(stats.cpu_seconds, 2),
         "images_per_s": round(stats.images / max(stats.seconds, 1e-9), 1),
         "features": int(table.X.shape[1]),
         "families": {f: int(table.columns(f).size) for f in table.family_names()},

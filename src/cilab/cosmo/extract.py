@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cilab.core.errors import CilabError
-from cilab.core.io import atomic_write
+from cilab.core.io import atomic_path, atomic_write
 from cilab.cosmo.features import FAMILIES, ImageFeatures
 from cilab.cosmo.layout import image_size, read_image
 
@@ -74,9 +74,11 @@ def _load_cache(path: Path) -> dict[str, np.ndarray]:
 
 
 def _save_cache(path: Path, entries: dict[str, np.ndarray]) -> None:
+    """Write atomically but without fsync: a cache entry lost in a crash is just recomputed."""
     buf = io.BytesIO()
     np.savez(buf, **entries)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def features_of_file(
@@ -111,15 +113,18 @@ def _extract_chunk(
     keys: dict[str, str],
     cache_dir: Path | None,
     size: int | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
+    """Feature rows of a chunk, and the CPU seconds the worker spent on them."""
+    cpu = time.process_time()
     rows = [np.concatenate(features_of_file(p, families, keys, cache_dir, size)) for p in paths]
-    return np.vstack(rows)
+    return np.vstack(rows), time.process_time() - cpu
 
 
 @dataclass(frozen=True)
 class ExtractStats:
     images: int
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # summed over workers: what the work costs on an otherwise idle machine
 
 
 def extract_features(
@@ -153,7 +158,48 @@ def extract_features(
         from tqdm import tqdm
 
         results = tqdm(results, total=len(chunks), unit="chunk", desc="features", leave=False)
-    X = np.vstack(list(results))
+    parts = list(results)
+    X = np.vstack([p[0] for p in parts])
     seconds = time.perf_counter() - start
     table = FeatureTable(tuple(ids), X, tuple(names), tuple(owners))
-    return table, ExtractStats(len(paths), seconds)
+    return table, ExtractStats(len(paths), seconds, float(sum(p[1] for p in parts)))
+
+
+def extract_layout(
+    data_dir: str | Path | None,
+    out: str | Path | None,
+    splits: Sequence[str] = ("labeled", "scored", "query"),
+    families: Sequence[str] = tuple(FAMILIES),
+    workers: int = 1,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[FeatureTable, ExtractStats, list[str]]:
+    """Features of every image of the given splits, in one streaming pass; optionally saved.
+
+    `out` (.npz) holds `X`, `ids`, `split` (per row), `names` and `families` (per column).
+    """
+    from cilab.cosmo.layout import load_layout
+
+    data = load_layout(data_dir)
+    paths: list[Path] = []
+    ids: list[str] = []
+    owner: list[str] = []
+    for name in splits:
+        split = data.require(name)
+        paths += split.paths
+        ids += split.ids
+        owner += [name] * len(split)
+    size = image_size(paths[0]) if paths else None
+    table, stats = extract_features(paths, ids, families, workers, cache_dir, size, progress)
+    if out is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            X=table.X,
+            ids=np.asarray(table.ids),
+            split=np.asarray(owner),
+            names=np.asarray(table.names),
+            families=np.asarray(table.families),
+        )
+        atomic_write(out, lambda f: f.write(buf.getvalue()))
+    return table, stats, owner

@@ -111,13 +111,17 @@ def write_png(path: Path, img: np.ndarray) -> None:
         Image.fromarray(img, mode="L").save(tmp, format="PNG", compress_level=1)
 
 
-def _render_batch(items: list[Item], seed: int, size: int, out: str) -> list[dict[str, Any]]:
+def _render_batch(
+    items: list[Item], seed: int, size: int, out: str
+) -> tuple[list[dict[str, Any]], float]:
+    """Render and write a batch; its metadata rows and the CPU seconds spent."""
+    cpu = time.process_time()
     rows = []
     for item in items:
         img, meta = render_item(item, seed, size)
         write_png(Path(out) / item.split / f"{item.ident}.png", img)
         rows.append(meta)
-    return rows
+    return rows, time.process_time() - cpu
 
 
 def plan_items(cfg: SimulateConfig) -> list[Item]:
@@ -173,7 +177,8 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]])
 class SimulateResult:
     out: Path
     n_images: int
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # summed over workers
 
 
 def simulate(cfg: SimulateConfig, progress: bool = False) -> SimulateResult:
@@ -197,14 +202,16 @@ def simulate(cfg: SimulateConfig, progress: bool = False) -> SimulateResult:
         from tqdm import tqdm
 
         results = tqdm(results, total=len(batches), unit="batch", desc="simulate", leave=False)
-    meta = [row for rows in results for row in rows]
+    parts = list(results)
+    meta = [row for rows, _ in parts for row in rows]
     seconds = time.perf_counter() - start
-    _write_outputs(out, cfg, meta, seconds)
-    return SimulateResult(out, len(meta), seconds)
+    cpu = float(sum(c for _, c in parts))
+    _write_outputs(out, cfg, meta, seconds, cpu)
+    return SimulateResult(out, len(meta), seconds, cpu)
 
 
 def _write_outputs(
-    out: Path, cfg: SimulateConfig, meta: list[dict[str, Any]], seconds: float
+    out: Path, cfg: SimulateConfig, meta: list[dict[str, Any]], seconds: float, cpu: float
 ) -> None:
     by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLIT_CODES}
     for row in meta:
@@ -232,5 +239,6 @@ def _write_outputs(
             "config": {k: v for k, v in vars(cfg).items() if k != "out"},
             "images": len(meta),
             "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
         },
     )

@@ -50,7 +50,8 @@ class RadialPowerSpectrum(ImageFeatures):
         h, w = img.shape
         x = img.astype(np.float32)
         x -= x.mean()
-        power = np.abs(scipy.fft.rfft2(x, workers=1)) ** 2 / (h * w)  # [h, w//2+1]
+        f = scipy.fft.rfft2(x, workers=1)  # [h, w//2+1] complex64
+        power = (f.real * f.real + f.imag * f.imag) / np.float32(h * w)
         (ring, weight), sizes = _ring_index(h, w, self.n_bins)
         total = np.bincount(ring, weights=power.ravel() * weight, minlength=self.n_bins + 1)
         with np.errstate(invalid="ignore", divide="ignore"):
