@@ -92,3 +92,27 @@ def test_unknown_family_lists_the_valid_ones(tiny_data: Path) -> None:
     paths = sorted((tiny_data / "labeled").iterdir())[:1]
     with pytest.raises(CilabError, match="valid: hist10, finehist"):
         extract_features(paths, ["x"], ["nope"])
+
+
+@pytest.mark.slow
+def test_extraction_on_a_two_worker_dask_cluster(tiny_data: Path) -> None:
+    """joblib's Dask backend sends the same chunks to a Dask cluster (local, loopback only)."""
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    split = load_layout(tiny_data).labeled
+    serial, _ = extract_features(split.paths, split.ids, ["hist10", "sources"])
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        parallel_config(backend="dask"),
+    ):
+        on_dask, _ = extract_features(split.paths, split.ids, ["hist10", "sources"], workers=2)
+        assert len(client.scheduler_info()["workers"]) == 2
+    np.testing.assert_array_equal(serial.X, on_dask.X)
