@@ -1,0 +1,143 @@
+"""The DCGAN of the TensorFlow tutorial (the exercise's Problem 3), layer for layer.
+
+Generator: Dense(100 -> 7*7*256, no bias) -> BN -> LeakyReLU -> reshape 256x7x7
+-> ConvT(256->128, 5x5, s1) -> BN -> LeakyReLU -> ConvT(128->64, 5x5, s2) -> BN -> LeakyReLU
+-> ConvT(64->1, 5x5, s2) -> tanh: 28x28 images in [-1, 1]. Every layer without bias, as in the
+tutorial (BatchNorm's shift makes a bias redundant).
+
+Discriminator: Conv(1->64, 5x5, s2) -> LeakyReLU -> Dropout(0.3) -> Conv(64->128, 5x5, s2)
+-> LeakyReLU -> Dropout(0.3) -> Flatten -> Dense(1): one logit per image.
+
+Keras defaults are kept where PyTorch's differ: LeakyReLU slope 0.3 (not 0.01), BatchNorm
+momentum 0.99 / epsilon 1e-3 (PyTorch's momentum=0.01, eps=1e-3), Glorot-uniform kernels and
+zero biases. 'same' padding: 5x5 kernels pad 2; a stride-2 ConvT adds output_padding=1 so 7 -> 14
+-> 28 exactly. Parameters: G 2,305,472 trainable (+25,472 BN statistics, Keras' 2.33 M),
+D 212,865.
+
+`DCGAN` holds both networks so a checkpoint's `model` entry is one state dict
+(`generator.*`, `discriminator.*`), like every other cilab model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cilab.core.config import option
+
+
+@dataclass
+class DCGANConfig:
+    """The architecture's knobs; the defaults are the tutorial's."""
+
+    noise_dim: int = option(100, "size of the generator's input noise")
+    dropout: float = option(0.3, "discriminator dropout rate")
+    leaky_slope: float = option(0.3, "LeakyReLU negative slope (Keras' default)")
+
+    def __post_init__(self) -> None:
+        if self.noise_dim < 1:
+            raise ValueError("noise-dim must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+
+def _bn(channels: int) -> nn.Module:
+    # Keras BatchNormalization(momentum=0.99, epsilon=1e-3); PyTorch's momentum is 1 - Keras'.
+    return nn.BatchNorm1d(channels, momentum=0.01, eps=1e-3)
+
+
+def _bn2d(channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels, momentum=0.01, eps=1e-3)
+
+
+def _glorot_(module: nn.Module) -> None:
+    """Keras' initialization: Glorot-uniform kernels, zero biases (BatchNorm stays 1/0)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    """noise [B, noise_dim] -> images [B, 1, 28, 28] in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or DCGANConfig()
+        self.noise_dim = cfg.noise_dim
+        slope = cfg.leaky_slope
+        self.project = nn.Sequential(
+            nn.Linear(cfg.noise_dim, 7 * 7 * 256, bias=False), _bn(7 * 7 * 256), nn.LeakyReLU(slope)
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),  # 7 -> 7
+            _bn2d(128),
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
+            _bn2d(64),  # 7 -> 14
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
+            nn.Tanh(),  # 14 -> 28
+        )
+        _glorot_(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(-1, 256, 7, 7)  # [B, 12544] -> [B, 256, 7, 7]
+        return self.upsample(h)  # [B, 1, 28, 28]
+
+
+class Discriminator(nn.Module):
+    """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0)."""
+
+    def __init__(self, cfg: DCGANConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or DCGANConfig()
+        slope = cfg.leaky_slope
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 64, 5, stride=2, padding=2),  # 28 -> 14
+            nn.LeakyReLU(slope),
+            nn.Dropout(cfg.dropout),
+            nn.Conv2d(64, 128, 5, stride=2, padding=2),  # 14 -> 7
+            nn.LeakyReLU(slope),
+            nn.Dropout(cfg.dropout),
+            nn.Flatten(),  # [B, 128, 7, 7] -> [B, 6272]
+        )
+        self.head = nn.Linear(128 * 7 * 7, 1)
+        _glorot_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(1)  # [B, 1] -> [B]
+
+
+class DCGAN(nn.Module):
+    """The generator and the discriminator of one run, saved and loaded together."""
+
+    def __init__(self, cfg: DCGANConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or DCGANConfig()
+        self.generator = Generator(self.cfg)
+        self.discriminator = Discriminator(self.cfg)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, batch_size: int = 1000
+    ) -> torch.Tensor:
+        """`n` images in [0, 1], [n, 1, 28, 28], from N(0, I) noise; BatchNorm in eval mode."""
+        was_training = self.generator.training
+        self.generator.eval()
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.cfg.noise_dim), generator=generator, device=device)
+        out = torch.cat([self.generator(z[s : s + batch_size]) for s in range(0, n, batch_size)])
+        self.generator.train(was_training)
+        return out.add(1).div(2)  # [-1, 1] -> [0, 1]
+
+
+def to_gan_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 28, 28] -> float [B, 1, 28, 28] in [-1, 1], the generator's tanh range."""
+    return images_u8.unsqueeze(1).float().div_(127.5).sub_(1.0)

@@ -1,0 +1,74 @@
+"""The tutorial's DCGAN: shapes, parameter counts, gradients, and train/eval behaviour."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cilab.gen.models.dcgan import DCGAN, DCGANConfig, Discriminator, Generator, to_gan_input
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_are_the_tutorials() -> None:
+    g, d = Generator(), Discriminator()
+    assert n_params(g) == 2_305_472  # Keras' summary: 2,330,944 with 25,472 BN statistics
+    assert n_params(g) + sum(b.numel() for n, b in g.named_buffers() if "running" in n) == (
+        2_330_944
+    )
+    assert n_params(d) == 212_865
+    assert all(m.bias is None for m in g.modules() if hasattr(m, "bias") and m.weight.ndim > 1)
+
+
+def test_generator_shape_range_and_backward() -> None:
+    torch.manual_seed(0)
+    g = Generator()
+    out = g(torch.randn(5, 100))
+    assert out.shape == (5, 1, 28, 28)
+    assert out.abs().max() <= 1.0  # tanh
+    out.square().mean().backward()
+    grads = [p.grad for p in g.parameters()]
+    assert all(gr is not None and torch.isfinite(gr).all() and gr.abs().sum() > 0 for gr in grads)
+
+
+def test_discriminator_shape_and_backward() -> None:
+    torch.manual_seed(0)
+    d = Discriminator()
+    logits = d(torch.rand(6, 1, 28, 28) * 2 - 1)
+    assert logits.shape == (6,)
+    logits.sum().backward()
+    grads = [p.grad for p in d.parameters()]
+    assert all(gr is not None and torch.isfinite(gr).all() and gr.abs().sum() > 0 for gr in grads)
+
+
+def test_dropout_only_in_training_mode() -> None:
+    torch.manual_seed(0)
+    d, x = Discriminator(), torch.rand(4, 1, 28, 28)
+    d.train()
+    assert not torch.equal(d(x), d(x))  # fresh masks
+    d.eval()
+    assert torch.equal(d(x), d(x))
+    no_dropout = Discriminator(DCGANConfig(dropout=0.0)).train()
+    assert torch.equal(no_dropout(x), no_dropout(x))
+
+
+def test_sample_is_in_unit_range_eval_mode_and_restores_mode() -> None:
+    gan = DCGAN(DCGANConfig(noise_dim=8)).train()
+    g = torch.Generator().manual_seed(1)
+    images = gan.sample(7, g, batch_size=3)
+    assert images.shape == (7, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert gan.generator.training  # restored
+    again = gan.sample(7, torch.Generator().manual_seed(1))
+    assert torch.allclose(images, again)  # eval-mode BN: batches do not interact
+
+
+def test_to_gan_input_maps_uint8_to_minus_one_one() -> None:
+    x = to_gan_input(torch.tensor([[[0, 255]]], dtype=torch.uint8))
+    assert x.shape == (1, 1, 1, 2) and x.tolist() == [[[[-1.0, 1.0]]]]
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="dropout"):
+        DCGANConfig(dropout=1.0)
