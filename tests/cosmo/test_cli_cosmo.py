@@ -84,6 +84,8 @@ def test_regress_command_writes_a_submission(tiny_data: Path, tmp_path: Path) ->
     with open(run / "results.csv", newline="") as fh:
         res = {r["model"]: r for r in csv.DictReader(fh)}
     assert set(res) == {"constant", "baseline", "ridge"} and "query_mae" in res["constant"]
+    with open(run / "families.csv", newline="") as fh:
+        assert [r["family"] for r in csv.DictReader(fh)][:2] == ["hist10", "finehist"]
 
 
 @pytest.mark.parametrize("command", ["classify", "regress"])

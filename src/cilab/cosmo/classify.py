@@ -45,6 +45,9 @@ class ModelRunConfig:
     workers: int = option(1, "parallel processes for extraction and model fitting (-1: all)")
     cache_dir: str | None = option(None, "feature cache (default: $CILAB_CACHE/cosmo-features)")
     cache: bool = option(True, "cache features on disk, keyed by file content and parameters")
+    family_ablation: bool = option(
+        True, "also fit the best model on each feature family alone (first CV repeat)"
+    )
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -180,6 +183,18 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
     ]
     imps = Parallel(n_jobs=cfg.workers)(imp_jobs)
+    alone = family_alone(cfg, models[best], X, y, splits, table, "classify")
+    alone_rows = [
+        [
+            fam,
+            str(int(table.columns(fam).size)),
+            *(
+                _pm(mean_std(m(y[r.test], r.scores) for r in rs))
+                for m in (roc_auc_score, average_precision_score)
+            ),
+        ]
+        for fam, rs in alone.items()
+    ]
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", to_dict(cfg))
     write_json(out / "features.json", feat_info)
@@ -196,6 +211,10 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     ]
     md = markdown_table(["model", "features", "accuracy", "AUROC", "AUPRC"], md_rows)
     cv_line = f"{cfg.repeats}× repeated stratified {cfg.folds}-fold CV, {len(y)} images"
+    if alone_rows:
+        md += f"\n{best} on one feature family at a time ({cfg.folds}-fold CV, first repeat):\n\n"
+        md += markdown_table(["family", "features", "AUROC", "AUPRC"], alone_rows)
+        write_table(out / "families.csv", ["family", "features", "auroc", "auprc"], alone_rows)
     atomic_write(out / "results.md", lambda f: f.write(f"{cv_line}\n\n{md}".encode()))
     oof_rows = [
         [ident, int(y[j]), *(f"{oof[n][j]:.6g}" for n in models)]
@@ -216,6 +235,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         importance_figure(fams, m, s, "AUROC", f"family importance: {best}", out / "importance.png")
     metrics = {
         "task": "classify", "best": best, "results": summary, "importance": importance,
+        "family_alone": {r[0]: {"auroc": r[2], "auprc": r[3]} for r in alone_rows},
         "features": feat_info, "seconds": round(time.perf_counter() - t0, 1), "cv": cv_line,
     }  # fmt: skip
     write_json(out / "metrics.json", json.loads(json.dumps(metrics)))
@@ -223,6 +243,30 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
 
 
 METRICS = ("accuracy", "auroc", "auprc")
+
+
+def family_alone(
+    cfg: ModelRunConfig,
+    build: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    table: FeatureTable,
+    task: str,
+) -> dict[str, list[FoldResult]]:
+    """The best model refitted on each family's columns alone, on the first repeat's folds."""
+    from joblib import Parallel, delayed
+
+    if not cfg.family_ablation:
+        return {}
+    fams = table.family_names()
+    jobs = [
+        delayed(fit_fold)(fam, build(cfg.seed), X, y, tr, te, table.columns(fam), 0, k, task, False)
+        for fam in fams
+        for k, (tr, te) in enumerate(splits[: cfg.folds])
+    ]
+    results = Parallel(n_jobs=cfg.workers)(jobs)
+    return {fam: [r for r in results if r.model == fam] for fam in fams}
 
 
 def _names(spec: str, registry: dict[str, Any]) -> list[str]:

@@ -106,5 +106,5 @@ def family_importance(
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
+    a = np.asarray(list(values), dtype=np.float64)
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0

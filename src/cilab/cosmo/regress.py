@@ -25,6 +25,7 @@ from cilab.core.io import atomic_write, write_json
 from cilab.cosmo.classify import (
     ModelRunConfig,
     _names,
+    family_alone,
     features_for,
     markdown_table,
     model_columns,
@@ -33,6 +34,15 @@ from cilab.cosmo.classify import (
 from cilab.cosmo.cv import FoldResult, family_importance, fit_fold, mean_std, single_threaded
 from cilab.cosmo.layout import load_layout
 from cilab.cosmo.models import BASELINE_FAMILIES, REGRESSORS, pick
+
+
+def _mae(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - pred)))
+
+
+def _mae_pm(values: list[float]) -> str:
+    m, sd = mean_std(values)
+    return f"{m:.3f} ± {sd:.3f}"
 
 
 def _neg_mae(y: np.ndarray, pred: np.ndarray) -> float:
@@ -134,6 +144,11 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
     ]
     imps = Parallel(n_jobs=cfg.workers)(imp_jobs)
+    alone = family_alone(cfg, models[best], X, y, splits, table, "regress")
+    alone_rows = [
+        [fam, str(int(table.columns(fam).size)), _mae_pm([_mae(y[r.test], r.scores) for r in rs])]
+        for fam, rs in alone.items()
+    ]
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", to_dict(cfg))
@@ -155,6 +170,10 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     ]
     cv_line = f"{cfg.repeats}× repeated {cfg.folds}-fold CV, {len(y)} scored images"
     text = f"{cv_line}; best: {best}\n\n" + markdown_table(md_header, md_rows)
+    if alone_rows:
+        text += f"\n{best} on one feature family at a time ({cfg.folds}-fold CV, first repeat):\n\n"
+        text += markdown_table(["family", "features", "CV MAE"], alone_rows)
+        write_table(out / "families.csv", ["family", "features", "cv_mae"], alone_rows)
     atomic_write(out / "results.md", lambda f: f.write(text.encode()))
     order = data.query_order or query.ids
     index = {i: j for j, i in enumerate(query.ids)}
@@ -174,6 +193,7 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         importance_figure(fams, m, s, "MAE", f"family importance: {best}", out / "importance.png")
     metrics = {
         "task": "regress", "best": best, "results": summary, "importance": importance,
+        "family_alone": {r[0]: r[2] for r in alone_rows},
         "features": feat_info, "seconds": round(time.perf_counter() - t0, 1), "cv": cv_line,
     }  # fmt: skip
     write_json(out / "metrics.json", json.loads(json.dumps(metrics)))

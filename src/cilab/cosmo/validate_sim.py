@@ -56,9 +56,10 @@ def _stats_of_files(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def default_real_dir() -> Path | None:
-    for base in (os.environ.get("CILAB_DATA", ""),):
-        if base and (Path(base) / "cosmology").is_dir():
-            return Path(base) / "cosmology"
+    """`$CILAB_DATA/cosmology` when it exists (the shared calibration data), else None."""
+    base = os.environ.get("CILAB_DATA", "").strip()
+    if base and (Path(base) / "cosmology").is_dir():
+        return Path(base) / "cosmology"
     return None
 
 
