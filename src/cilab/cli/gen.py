@@ -3,25 +3,78 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from cilab.core.config import add_config_arguments, config_from_namespace
+from cilab.core.config import add_config_arguments, config_from_namespace, load_yaml_config
+from cilab.core.errors import CilabError
+
+
+def _trainers() -> dict[str, tuple[type, Callable[..., Any]]]:
+    """--model -> (config dataclass, train function); the config's fields are the flags."""
+    from cilab.gen.gan_train import GANTrainConfig, train_gan
+    from cilab.gen.train import GenTrainConfig, train
+
+    return {
+        "ae": (GenTrainConfig, train),
+        "vae": (GenTrainConfig, train),
+        "dcgan": (GANTrainConfig, train_gan),
+    }
+
+
+def _fields(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    gen = sub.add_parser("gen", help="generative models on MNIST (AE, VAE)")
+    gen = sub.add_parser("gen", help="generative models on MNIST (AE, VAE, DCGAN)")
     cmds = gen.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    from cilab.gen.gan_train import GANTrainConfig
     from cilab.gen.train import GenTrainConfig
 
     p = cmds.add_parser("train", help="train a model into a run directory")
-    add_config_arguments(p, GenTrainConfig)
+    p.add_argument(
+        "--model", choices=sorted(_trainers()), default=argparse.SUPPRESS,
+        help="model to train (default: vae; with --resume, the run's)",
+    )  # fmt: skip
+    # Options every model has, then each family's own (a flag of another family is an error).
+    shared = _fields(GenTrainConfig).keys() & _fields(GANTrainConfig).keys()
+    vae_only = tuple(_fields(GenTrainConfig).keys() - shared)
+    add_config_arguments(p, GenTrainConfig, exclude=("model", *vae_only))
+    vae_group = p.add_argument_group("options of --model ae, vae")
+    add_config_arguments(vae_group, GenTrainConfig, exclude=tuple(shared))
+    gan_group = p.add_argument_group("options of --model dcgan")
+    add_config_arguments(gan_group, GANTrainConfig, exclude=tuple(shared))
+    _note_other_defaults(p, _fields(GenTrainConfig), _fields(GANTrainConfig), "dcgan")
     p.add_argument("--config", metavar="FILE", help="YAML file of options (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.set_defaults(handler=_train)
 
     p = cmds.add_parser("eval", help="metrics.json and figures for a trained run")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", nargs="?", help="a run directory (not with --real)"
+    )
+    p.add_argument(
+        "--samples", type=int, default=10_000,
+        help="generated digits judged by the classifier (VAE, DCGAN); 0 skips (default: 10000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--classifier", default=None, metavar="FILE|ID",
+        help="judging classifier (default: the last `cilab gen classifier` trained)",
+    )  # fmt: skip
+    p.add_argument(
+        "--real", action="store_true",
+        help="judge the real test set instead of a run (the reference row); needs --out",
+    )  # fmt: skip
+    p.add_argument("--out", default=None, metavar="DIR", help="where --real writes its metrics")
+    p.add_argument(
+        "--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
+        help="dataset of --real (default: mnist)",
+    )  # fmt: skip
     p.add_argument(
         "--iw-samples",
         type=int,
@@ -50,17 +103,64 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=_eval)
 
+    from cilab.gen.classifier import ClassifierConfig
+
+    p = cmds.add_parser(
+        "classifier", help="train the MNIST CNN that judges generated digits (into the cache)"
+    )
+    add_config_arguments(p, ClassifierConfig)
+    p.set_defaults(handler=_classifier)
+
     p = cmds.add_parser("compare", help="latent spaces of evaluated runs side by side")
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.set_defaults(handler=_compare)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from cilab.gen.train import GenTrainConfig, train
+def _note_other_defaults(
+    p: argparse.ArgumentParser, base: dict[str, Any], other: dict[str, Any], name: str
+) -> None:
+    """Shared flags whose default differs for `name` say so in --help."""
+    for action in p._actions:
+        dest = action.dest
+        if dest in base and dest in other and base[dest] != other[dest] and action.help:
+            action.help = action.help.replace(
+                f"(default: {base[dest]})", f"(default: {base[dest]}; {name}: {other[dest]})"
+            )
 
-    cfg = config_from_namespace(GenTrainConfig, args)
-    typed = {k for k in vars(args) if k in GenTrainConfig.__dataclass_fields__}
+
+def _chosen_model(args: argparse.Namespace) -> str:
+    """--model, else the YAML file's model, else (with --resume) the run's, else vae."""
+    from cilab.core.io import read_json
+
+    trainers = _trainers()
+    yaml = load_yaml_config(args.config) if args.config else {}
+    model = getattr(args, "model", None) or yaml.get("model")
+    out = getattr(args, "out", None) or yaml.get("out")
+    if args.resume and out and (Path(out) / "config.json").is_file():
+        saved = read_json(Path(out) / "config.json").get("model")
+        if model is not None and model != saved:
+            raise CilabError(f"{out} holds a {saved} run: cannot change the model when resuming")
+        model = saved
+    model = model or "vae"
+    if model not in trainers:
+        raise CilabError(f"unknown model {model!r}; choose one of {', '.join(sorted(trainers))}")
+    return model
+
+
+def _train(args: argparse.Namespace) -> int:
+    trainers = _trainers()
+    model = _chosen_model(args)
+    cls, train = trainers[model]
+    names = _fields(cls).keys()
+    every = set().union(*(_fields(c).keys() for c, _ in trainers.values()))
+    stray = sorted((vars(args).keys() & every) - names)
+    if stray:
+        flags = ", ".join("--" + k.replace("_", "-") for k in stray)
+        raise CilabError(f"{flags}: not an option of --model {model}; see `cilab gen train --help`")
+    args.model = model
+    cfg = config_from_namespace(cls, args)
+    typed = {k for k in vars(args) if k in names} - ({"model"} if args.resume else set())
     result = train(cfg, resume=args.resume, typed=typed)
     if result.status == "interrupted":
         print(
@@ -74,7 +174,41 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from cilab.gen.sample_eval import evaluate_real, run_model
+
+    if args.real:
+        if args.out is None or args.run_dir is not None:
+            raise CilabError("--real judges the test set: give --out DIR and no RUN_DIR")
+        metrics = evaluate_real(args.out, args.classifier, args.dataset, args.data_dir, args.device)
+    elif args.run_dir is None:
+        raise CilabError("give a RUN_DIR, or --real --out DIR for the real test set")
+    else:
+        evaluators = {"ae": _eval_likelihood, "vae": _eval_likelihood, "dcgan": _eval_samples}
+        model = run_model(args.run_dir)
+        if model not in evaluators:
+            raise CilabError(f"{args.run_dir}: cannot evaluate a {model!r} run")
+        metrics = evaluators[model](args)
+    for k, v in sorted(metrics.items()):
+        print(f"{k:>20s}  {v:.4f}" if isinstance(v, float) else f"{k:>20s}  {v}")
+    return 0
+
+
+def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
+    from cilab.gen.sample_eval import evaluate_samples
+
+    if args.samples < 2:
+        raise CilabError("a DCGAN run is judged by its samples: --samples must be >= 2")
+    return evaluate_samples(
+        args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
+        args.data_dir,
+    )  # fmt: skip
+
+
+def _eval_likelihood(args: argparse.Namespace) -> dict[str, Any]:
+    """The AE/VAE metrics, then (VAE, with a classifier in the cache) the sample metrics."""
+    from cilab.gen.classifier import NoClassifier
     from cilab.gen.run_eval import evaluate_run
+    from cilab.gen.sample_eval import SAMPLERS, note, run_model
 
     metrics = evaluate_run(
         args.run_dir,
@@ -86,8 +220,20 @@ def _eval(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         figures=not args.no_figures,
     )
-    for k, v in sorted(metrics.items()):
-        print(f"{k:>20s}  {v:.4f}" if isinstance(v, float) else f"{k:>20s}  {v}")
+    if args.samples > 1 and run_model(args.run_dir) in SAMPLERS:
+        try:
+            metrics = _eval_samples(args)
+        except NoClassifier as e:
+            note(f"sample metrics skipped: {e}")
+    return metrics
+
+
+def _classifier(args: argparse.Namespace) -> int:
+    from cilab.gen.classifier import ClassifierConfig, train_classifier
+
+    result = train_classifier(config_from_namespace(ClassifierConfig, args))
+    print(f"classifier {result.id}: test accuracy {result.test_accuracy:.4%} "
+          f"({result.wall_s:.0f} s); saved {result.path} (the default from now on)")  # fmt: skip
     return 0
 
 

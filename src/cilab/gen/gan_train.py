@@ -1,0 +1,295 @@
+"""Training of the tutorial's DCGAN on MNIST (`cilab gen train --model dcgan`).
+
+The loop itself (resume, Ctrl-C, logs, checkpoints, torchrun) is `cilab.core.loop.EpochTrainer`;
+this module says what one GAN step is and what a run writes besides:
+
+- `samples/epoch_NNN.png`: the same 16 seeded noise vectors through the generator after every
+  epoch, a 4x4 grid; `progress.gif` animates them (the tutorial's output), rewritten each epoch.
+- `epoch_015.pt`, `epoch_030.pt`, ...: the weights every `--checkpoint-every` epochs.
+- With the judging classifier in the cache (`cilab gen classifier`), each epoch also scores
+  `--monitor-samples` generated digits: `val_class_entropy`, `val_classifier_is` and `val_fd`
+  (Fréchet distance of classifier features against 10,000 training images); `best.pt` is the
+  epoch with the lowest `val_fd`. Without it there is no `best.pt`: a GAN's losses say little
+  about its samples.
+- A warning (stderr, with the epoch) when the discriminator's loss collapses towards 0 or the
+  generated digits collapse onto few classes.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cilab.core.checkpoint import load_checkpoint
+from cilab.core.config import option
+from cilab.core.errors import CilabError
+from cilab.core.loop import EpochTrainer, TrainResult
+from cilab.core.seed import STREAM_EVAL, derived_generator
+from cilab.gen.data import GenData, load_gen_data
+from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
+
+# Sub-streams of STREAM_EVAL; fixed forever so a run's sample grids stay comparable.
+FIXED_NOISE_STREAM, MONITOR_NOISE_STREAM, MONITOR_REAL_STREAM = 400, 401, 402
+MONITOR_REAL_IMAGES = 10_000
+
+
+@dataclass
+class GANTrainConfig:
+    """Everything that determines a DCGAN training run; defaults are the TF tutorial's."""
+
+    model: Literal["dcgan"] = option("dcgan", "model to train")
+    dataset: Literal["mnist", "fashion-mnist"] = option("mnist", "image dataset")
+    data_dir: str | None = option(
+        None, "folder with the IDX files (else $CILAB_DATA, else download)"
+    )
+    out: str = option("runs/dcgan", "run directory (created)")
+    epochs: int = option(50, "passes over the 60,000 training images")
+    max_steps: int | None = option(None, "stop after this many optimizer steps in total")
+    batch_size: int = option(256, "global batch size (split over processes under torchrun)")
+    noise_dim: int = option(100, "size of the generator's input noise")
+    dropout: float = option(0.3, "discriminator dropout rate")
+    leaky_slope: float = option(0.3, "LeakyReLU negative slope (Keras' default)")
+    lr_g: float = option(1e-4, "generator Adam learning rate")
+    lr_d: float = option(1e-4, "discriminator Adam learning rate")
+    adam_beta1: float = option(
+        0.9, "Adam beta1 of both optimizers (Keras' default; DCGAN paper 0.5)"
+    )
+    gan_loss: Literal["non-saturating", "minimax"] = option(
+        "non-saturating",
+        "generator loss: -log D(G(z)) (the tutorial), or the original log(1 - D(G(z)))",
+    )
+    checkpoint_every: int = option(15, "write epoch_NNN.pt every this many epochs (0: never)")
+    monitor_samples: int = option(
+        2000, "generated digits judged each epoch by the cached classifier (0: off)"
+    )
+    collapse_d_loss: float = option(
+        0.1, "warn when an epoch's mean discriminator loss falls below this"
+    )
+    collapse_entropy: float = option(
+        0.8, "warn when the generated class entropy falls below this fraction of ln 10"
+    )
+    seed: int = option(0, "random seed")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
+    log_every: int = option(20, "steps between TensorBoard step scalars")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "noise_dim", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1")
+        for name in ("checkpoint_every", "monitor_samples"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 0")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError("lr-g and lr-d must be > 0")
+        if not 0.0 <= self.adam_beta1 < 1.0:
+            raise ValueError("adam-beta1 must be in [0, 1)")
+        if self.monitor_samples == 1:
+            raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
+
+    def arch(self) -> DCGANConfig:
+        return DCGANConfig(self.noise_dim, self.dropout, self.leaky_slope)
+
+
+@dataclass
+class _Monitor:
+    """The cached classifier and the training images' feature statistics it compares against."""
+
+    model: nn.Module
+    id: str
+    real_mu: np.ndarray
+    real_cov: np.ndarray
+
+
+class GANTrainer(EpochTrainer):
+    """The tutorial's DCGAN step, repeated: discriminator phase, generator phase, both updates."""
+
+    sum_keys = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def setup(self) -> int:
+        cfg = self.cfg
+        # Every training image is used (no validation split): a GAN has no held-out loss.
+        self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
+        self.gan = DCGAN(cfg.arch()).to(self.device)
+        betas = (cfg.adam_beta1, 0.999)
+        self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.gan.discriminator.parameters(), lr=cfg.lr_d, betas=betas)
+        self.g_params = list(self.gan.generator.parameters())
+        self.d_params = list(self.gan.discriminator.parameters())
+        self.generator = self.ddp(self.gan.generator)
+        self.discriminator = self.ddp(self.gan.discriminator)
+        g = derived_generator(cfg.seed, STREAM_EVAL, FIXED_NOISE_STREAM, device=self.device)
+        self.fixed_noise = torch.randn((16, cfg.noise_dim), generator=g, device=self.device)
+        self.monitor = self._load_monitor() if self.env.is_main and cfg.monitor_samples else None
+        self.collapse_warnings: list[str] = []
+        return len(self.data.train_x)
+
+    def modules(self) -> dict[str, Any]:
+        return {"model": self.gan, "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def weights(self) -> dict[str, nn.Module]:
+        return {"model": self.gan}
+
+    def train_step(self, idx: torch.Tensor) -> dict[str, float]:
+        """One step of the tutorial on the global batch `idx`; this rank computes its slice."""
+        cfg, g = self.cfg, self.step_generator()
+        z = torch.randn((len(idx), cfg.noise_dim), generator=g, device=self.device)[self.mine]
+        # Dropout draws from torch's global stream: reseed it from this step's stream (and rank),
+        # so a resumed run draws the masks an uninterrupted one draws.
+        seed = int(torch.randint(2**62, (1,), generator=g, device=self.device))
+        torch.manual_seed(seed + self.env.rank)
+        real = to_gan_input(self.data.train_x[idx[self.mine]])  # [b, 1, 28, 28] in [-1, 1]
+        b = len(real)
+
+        # -- phase 1: discriminator. Real images should score 1, generated ones 0. -------------
+        fake = self.generator(z)  # [b, 1, 28, 28]; its graph is kept for phase 2
+        logits = self.discriminator(torch.cat([real, fake]))  # [2b]; D has no BatchNorm, so one
+        real_logits, fake_logits = logits[:b], logits[b:]  # pass equals two separate ones
+        d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward(inputs=self.d_params, retain_graph=True)
+
+        # -- phase 2: generator. Non-saturating: maximize log D(G(z)) instead of minimizing
+        # log(1 - D(G(z))), whose gradient vanishes while D easily rejects the samples. -----
+        if cfg.gan_loss == "non-saturating":
+            g_loss = _bce(fake_logits, 1.0)
+        else:
+            g_loss = -_bce(fake_logits, 0.0)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=self.g_params)
+
+        # Both networks step from the same state, as the tutorial's two tapes do.
+        self.opt_d.step()
+        self.opt_g.step()
+        return {
+            "d_loss": d_loss.item(),
+            "g_loss": g_loss.item(),
+            "d_real": torch.sigmoid(real_logits).mean().item(),  # D's belief that reals are real
+            "d_fake": torch.sigmoid(fake_logits).mean().item(),  # ... that fakes are real
+        }
+
+    # -- per-epoch judging, samples, warnings -----------------------------------------------
+    def _load_monitor(self) -> _Monitor | None:
+        from cilab.gen.classifier import NoClassifier, classify, load_classifier
+        from cilab.gen.sample_metrics import feature_stats
+
+        try:
+            loaded = load_classifier(None, self.cfg.dataset, self.device)
+        except NoClassifier as e:
+            print(f"cilab: note: sample monitor off ({e})", file=sys.stderr)
+            return None
+        n = min(MONITOR_REAL_IMAGES, len(self.data.train_x))
+        pick = torch.randperm(
+            len(self.data.train_x), generator=derived_generator(0, STREAM_EVAL, MONITOR_REAL_STREAM)
+        )[:n]
+        _, feats = classify(loaded.model, self.data.train_x[pick.to(self.device)])
+        print(f"sample monitor: classifier {loaded.id} ({loaded.path})", flush=True)
+        return _Monitor(loaded.model, loaded.id, *feature_stats(feats))
+
+    def validate(self) -> dict[str, float]:
+        if self.monitor is None:
+            return {}
+        from cilab.gen.classifier import classify
+        from cilab.gen.sample_metrics import (
+            class_entropy,
+            feature_stats,
+            frechet_distance,
+            inception_score,
+        )
+
+        g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
+        probs, feats = classify(self.monitor.model, self.gan.sample(self.cfg.monitor_samples, g))
+        return {
+            "class_entropy": class_entropy(probs.argmax(1)),
+            "classifier_is": inception_score(probs),
+            "fd": frechet_distance(
+                *feature_stats(feats), self.monitor.real_mu, self.monitor.real_cov
+            ),
+        }
+
+    def best_metric_of(self, record: dict[str, Any]) -> float | None:
+        return record.get("val_fd")
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        from cilab.viz.grid import save_gif, save_image_grid
+
+        epoch = self.epoch  # completed epochs, = record["epoch"]
+        samples = self.run_dir / "samples"
+        self.gan.generator.eval()
+        with torch.no_grad():
+            images = self.gan.generator(self.fixed_noise).add(1).div(2)  # [16, 1, 28, 28] in [0, 1]
+        self.gan.generator.train()
+        save_image_grid(images, samples / f"epoch_{epoch:03d}.png", nrow=4, scale=4)
+        save_gif(_frames(samples, epoch), self.run_dir / "progress.gif", duration_ms=250)
+        if self.cfg.checkpoint_every and epoch % self.cfg.checkpoint_every == 0:
+            self.save_weights(f"epoch_{epoch:03d}.pt")
+        for message in collapse_warnings(record, self.cfg):
+            self.collapse_warnings.append(message)
+            print(f"cilab: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean binary cross-entropy of logits against a constant label (1: real, 0: fake)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _frames(samples: Path, last_epoch: int) -> list[np.ndarray]:
+    """The per-epoch grids up to `last_epoch`, in order (ignoring any a crashed run left after)."""
+    from PIL import Image
+
+    paths = sorted(samples.glob("epoch_*.png"))
+    keep = [p for p in paths if p.stem[6:].isdigit() and int(p.stem[6:]) <= last_epoch]
+    return [np.asarray(Image.open(p).convert("L")) for p in keep]
+
+
+def collapse_warnings(record: dict[str, Any], cfg: GANTrainConfig) -> list[str]:
+    """Messages for an epoch record that shows a failing GAN (empty when all is well)."""
+    out = []
+    epoch = record["epoch"]
+    d_loss = record.get("train_d_loss")
+    if d_loss is not None and d_loss < cfg.collapse_d_loss:
+        out.append(
+            f"epoch {epoch}: discriminator loss {d_loss:.3g} < {cfg.collapse_d_loss}: it rejects "
+            "the generated digits outright, so the generator learns little; the run has likely "
+            "failed (try another --seed, or a lower --lr-d)"
+        )
+    entropy = record.get("val_class_entropy")
+    floor = cfg.collapse_entropy * math.log(10)
+    if entropy is not None and entropy < floor:
+        out.append(
+            f"epoch {epoch}: generated digits cover few classes (class entropy {entropy:.3f} < "
+            f"{floor:.3f} = {cfg.collapse_entropy} ln 10): mode collapse; see samples/"
+            f"epoch_{epoch:03d}.png"
+        )
+    return out
+
+
+def load_gan_run(
+    run_dir: str | Path, checkpoint: str = "best", device: torch.device | None = None
+) -> tuple[GANTrainConfig, DCGAN]:
+    """The config and DCGAN of a run directory: best.pt (else last.pt), or e.g. `epoch_015`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CilabError(f"{run_dir}: no such run directory")
+    path = run_dir / f"{checkpoint}.pt"
+    if checkpoint == "best" and not path.exists():
+        path = run_dir / "last.pt"  # no classifier while training, or stopped before epoch 1
+    state = load_checkpoint(path)
+    cfg = GANTrainConfig(**state["config"])
+    gan = DCGAN(cfg.arch())
+    gan.load_state_dict(state["model"])
+    return cfg, gan.to(device or torch.device("cpu")).eval()
+
+
+def train_gan(
+    cfg: GANTrainConfig, resume: bool = False, typed: set[str] | None = None
+) -> TrainResult:
+    """Train the DCGAN as configured; see `GANTrainer`."""
+    return GANTrainer(cfg, resume=resume, typed=typed).fit()

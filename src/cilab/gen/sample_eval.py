@@ -1,0 +1,225 @@
+"""`cilab gen eval`'s judgement of generated digits, for any generator and for the real test set.
+
+Samples go through the judging classifier (`cilab.gen.classifier`), and `sample_metrics`' pure
+functions turn probabilities, features and pixels into the numbers `metrics.json` gets:
+
+- `classifier_is`: Inception Score with the MNIST classifier (whole set, one split); the real
+  test set scores ~ 9.9, the maximum is 10.
+- `fd`: Fréchet distance of classifier features, samples vs all 60,000 training images.
+- `fd_real_floor`: the same for as many real test images: what a perfect generator would get.
+- `class_entropy`: entropy (nats) of the predicted-label histogram; ln 10 = 2.3026 is perfect.
+- `precision`, `recall`: k-NN manifolds (k = 3) of features vs 10,000 training images.
+- `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
+  training image; far below the real test set's value means memorized training images.
+
+Generators are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
+dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cilab.core.device import resolve_device
+from cilab.core.errors import CilabError
+from cilab.core.io import read_json, read_jsonl
+from cilab.core.seed import STREAM_EVAL, derived_generator
+from cilab.data.mnist import load_mnist
+from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
+from cilab.gen.sample_metrics import (
+    class_entropy,
+    feature_stats,
+    frechet_distance,
+    inception_score,
+    knn_precision_recall,
+    nearest_distances,
+)
+
+# `n` -> images [n, 1, 28, 28] in [0, 1], drawn from the given generator's stream.
+Sampler = Callable[[int, torch.Generator], torch.Tensor]
+
+# Sub-streams of STREAM_EVAL (fixed forever: the same seed gives the same samples).
+SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM = 500, 501, 502, 503
+PR_REAL_IMAGES = 10_000  # training images that span the real k-NN manifold
+PR_K = 3  # Kynkäänniemi et al.'s default
+GRID_IMAGES = 100
+
+
+@dataclass
+class RealReference:
+    """What every sample set is compared with, computed once per classifier and dataset."""
+
+    classifier_id: str
+    train_mu: np.ndarray  # [128] features of all training images
+    train_cov: np.ndarray  # [128, 128]
+    pr_features: np.ndarray  # [10000, 128] features of a fixed subset of training images
+    train_pixels: np.ndarray  # [60000, 784] float32 in [0, 1]
+    test_images: torch.Tensor  # uint8 [10000, 28, 28]
+    test_features: np.ndarray  # [10000, 128]
+
+
+def real_reference(
+    clf: LoadedClassifier, dataset: str = "mnist", data_dir: str | None = None
+) -> RealReference:
+    """Classifier features and pixels of the real training and test sets."""
+    train, test = load_mnist("train", dataset, data_dir), load_mnist("test", dataset, data_dir)
+    _, train_feats = classify(clf.model, train.images)
+    _, test_feats = classify(clf.model, test.images)
+    pick = _subset(len(train_feats), PR_REAL_IMAGES, REAL_SUBSET_STREAM)
+    mu, cov = feature_stats(train_feats)
+    pixels = train.images.reshape(len(train_feats), -1).float().div(255).numpy()
+    return RealReference(clf.id, mu, cov, train_feats[pick], pixels, test.images, test_feats)
+
+
+def sample_metrics(
+    images: torch.Tensor, clf: LoadedClassifier, ref: RealReference, k: int = PR_K
+) -> dict[str, Any]:
+    """The sample-quality metrics (module table) of `images` [N, 1, 28, 28] in [0, 1]."""
+    if len(images) < 2:
+        raise CilabError("sample metrics need at least 2 images")
+    probs, feats = classify(clf.model, images)
+    floor_pick = _subset(
+        len(ref.test_features), min(len(images), len(ref.test_features)), FLOOR_STREAM
+    )
+    fd_floor = frechet_distance(
+        *feature_stats(ref.test_features[floor_pick]), ref.train_mu, ref.train_cov
+    )
+    precision, recall = knn_precision_recall(ref.pr_features, feats, k=min(k, len(feats) - 1))
+    pixels = images.reshape(len(images), -1).float().cpu().numpy()
+    return {
+        "classifier_is": inception_score(probs),
+        "fd": frechet_distance(*feature_stats(feats), ref.train_mu, ref.train_cov),
+        "fd_real_floor": fd_floor,
+        "class_entropy": class_entropy(probs.argmax(1)),
+        "precision": precision,
+        "recall": recall,
+        "nn_train_distance": float(nearest_distances(pixels, ref.train_pixels).mean()),
+        "classifier": clf.id,
+        "samples": len(images),
+        "pr_k": k,
+    }
+
+
+# -- generators of run directories -----------------------------------------------------------
+def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Sampler, Any]:
+    from cilab.gen.gan_train import load_gan_run
+
+    cfg, gan = load_gan_run(run_dir, checkpoint, device)
+    return (lambda n, g: gan.sample(n, g)), cfg
+
+
+def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Sampler, Any]:
+    from cilab.gen.run_eval import load_run
+
+    cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        z = torch.randn((n, cfg.latent_dim), generator=g, device=device)
+        return torch.cat([torch.sigmoid(model.decode(z[s : s + 1000])) for s in range(0, n, 1000)])
+
+    return sample, cfg
+
+
+SAMPLERS: dict[str, Callable[[Path, str, torch.device], tuple[Sampler, Any]]] = {
+    "dcgan": _dcgan_sampler,
+    "vae": _vae_sampler,
+}
+
+
+def run_model(run_dir: str | Path) -> str:
+    """The `model` a run directory was trained as (from its config.json)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise CilabError(f"{path}: missing; is {run_dir} a cilab run directory?")
+    return str(read_json(path).get("model"))
+
+
+def evaluate_samples(
+    run_dir: str | Path,
+    n_samples: int = 10_000,
+    checkpoint: str = "best",
+    classifier: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
+
+    Also writes `sample_grid.png` (the first 100 samples) and, for a DCGAN, `curves.png`.
+    """
+    from cilab.gen.run_eval import update_metrics
+
+    run_dir = Path(run_dir)
+    model = run_model(run_dir)
+    if model not in SAMPLERS:
+        raise CilabError(
+            f"{run_dir}: a {model!r} run has no sampler; sample metrics need one of "
+            f"{', '.join(sorted(SAMPLERS))}"
+        )
+    dev = resolve_device(device)
+    sampler, cfg = SAMPLERS[model](run_dir, checkpoint, dev)
+    clf = load_classifier(classifier, cfg.dataset, dev)
+    ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
+    images = sampler(n_samples, derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev))
+    metrics = {**sample_metrics(images, clf, ref), "sample_checkpoint": checkpoint}
+    _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
+    if model == "dcgan":
+        _draw_gan_curves(run_dir)
+    return update_metrics(run_dir, metrics)
+
+
+def evaluate_real(
+    out: str | Path,
+    classifier: str | None = None,
+    dataset: str = "mnist",
+    data_dir: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """The same metrics for the real test set (the reference row), into OUT/metrics.json."""
+    from cilab.gen.run_eval import update_metrics
+
+    out = Path(out)
+    dev = resolve_device(device)
+    clf = load_classifier(classifier, dataset, dev)
+    ref = real_reference(clf, dataset, data_dir)
+    images = ref.test_images.unsqueeze(1).float().div(255)  # [10000, 1, 28, 28]
+    metrics = {**sample_metrics(images, clf, ref), "dataset": dataset, "real": "test set"}
+    out.mkdir(parents=True, exist_ok=True)
+    pick = _subset(len(images), GRID_IMAGES, GRID_STREAM)
+    _save_grid(images[pick], out / "sample_grid.png", f"real {dataset} test images")
+    return update_metrics(out, metrics)
+
+
+def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
+    from cilab.gen import plots
+
+    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=10, title=title)
+
+
+def _draw_gan_curves(run_dir: Path) -> None:
+    from cilab.gen import plots
+
+    path = run_dir / "metrics.jsonl"
+    records = read_jsonl(path) if path.exists() else []
+    if not records:
+        return
+    present = {k.split("_", 1)[1] for r in records for k in r if k.startswith(("train_", "val_"))}
+    order = ("d_loss", "g_loss", "d_real", "d_fake", "fd", "classifier_is", "class_entropy")
+    plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
+
+
+def _subset(n: int, k: int, stream: int) -> np.ndarray:
+    """A fixed random choice of k of n indices (independent of any run's seed)."""
+    return torch.randperm(n, generator=derived_generator(0, STREAM_EVAL, stream))[:k].numpy()
+
+
+def note(message: str) -> None:
+    print(f"cilab: note: {message}", file=sys.stderr)

@@ -1,0 +1,165 @@
+"""DCGAN training mechanics, run-directory outputs, and the `gen` commands end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cilab.cli.main import main
+from cilab.core.checkpoint import load_checkpoint
+from cilab.gen.gan_train import (
+    GANTrainConfig,
+    GANTrainer,
+    collapse_warnings,
+    load_gan_run,
+    train_gan,
+)
+from conftest import write_fake_mnist
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """96 training and 64 test fake digits: 3 steps per epoch at batch 32."""
+    root = tmp_path_factory.mktemp("small")
+    write_fake_mnist(root / "mnist", n_train=96, n_test=64)
+    return root
+
+
+def cfg_for(data: Path, out: Path, **kw: object) -> GANTrainConfig:
+    base = dict(data_dir=str(data), out=str(out), epochs=2, batch_size=32, device="cpu",
+                checkpoint_every=1)  # fmt: skip
+    return GANTrainConfig(**{**base, **kw})
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_step_changes_both_networks_and_sampling_does_not(small_mnist: Path, tmp_path) -> None:
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r"))
+    before = snapshot(trainer.gan)
+    values = trainer.train_step(torch.arange(32))
+    assert set(values) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert 0 < values["d_real"] < 1 and 0 < values["d_fake"] < 1
+    for name, p in trainer.gan.named_parameters():
+        assert not torch.equal(before[name], p), name  # every weight of G and of D moved
+    after = snapshot(trainer.gan)
+    trainer.gan.sample(40, torch.Generator().manual_seed(0))
+    trainer.validate()
+    assert_same(after, trainer.gan.state_dict())  # BatchNorm statistics included
+    assert trainer.gan.generator.training
+
+
+def test_minimax_loss_is_the_negated_fake_term(small_mnist: Path, tmp_path: Path) -> None:
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "m", gan_loss="minimax"))
+    values = trainer.train_step(torch.arange(32))
+    # g_loss = log(1 - D(G(z))) averaged: negative, and about log(1 - d_fake).
+    assert values["g_loss"] < 0
+    assert values["g_loss"] == pytest.approx(np.log(1 - values["d_fake"]), abs=0.1)
+
+
+def test_resume_equals_uninterrupted_run_and_outputs(small_mnist: Path, tmp_path: Path) -> None:
+    full = train_gan(cfg_for(small_mnist, tmp_path / "full", collapse_d_loss=100.0))
+    assert (full.status, full.epoch, full.global_step) == ("finished", 2, 6)
+    part = train_gan(cfg_for(small_mnist, tmp_path / "part", max_steps=4))  # into epoch 2
+    assert (part.status, part.global_step) == ("max_steps", 4)
+    rest = train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
+    assert rest.global_step == 6
+    a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
+    assert_same(a["model"], b["model"])  # exact: same noise, batches and dropout masks
+    assert_same(a["opt_g"]["state"][0], b["opt_g"]["state"][0])
+    full_lines = (tmp_path / "full/metrics.jsonl").read_text().splitlines()
+    part_lines = (tmp_path / "part/metrics.jsonl").read_text().splitlines()
+    for x, y in zip(map(json.loads, full_lines), map(json.loads, part_lines), strict=True):
+        assert x["train_d_loss"] == pytest.approx(y["train_d_loss"], rel=1e-12)
+    # The run directory: per-epoch grids, the GIF, periodic weights; no best.pt without a judge.
+    run = tmp_path / "full"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert Image.open(run / "samples/epoch_001.png").size == (4 * 122, 4 * 122)  # 4x4, 4x scale
+    gif = Image.open(run / "progress.gif")
+    assert gif.n_frames == 2
+    assert_same(load_checkpoint(run / "epoch_002.pt")["model"], a["model"])
+    assert not (run / "best.pt").exists()
+    cfg, gan = load_gan_run(run)  # falls back to last.pt
+    assert cfg.model == "dcgan" and not gan.training
+    assert_same(gan.state_dict(), a["model"])
+
+
+def test_collapse_warnings_name_the_epoch(small_mnist: Path, tmp_path: Path, capsys) -> None:
+    cfg = GANTrainConfig()
+    assert collapse_warnings({"epoch": 3, "train_d_loss": 1.2, "val_class_entropy": 2.2}, cfg) == []
+    (msg,) = collapse_warnings({"epoch": 7, "train_d_loss": 0.01}, cfg)
+    assert msg.startswith("epoch 7: discriminator loss 0.01 < 0.1")
+    (msg,) = collapse_warnings({"epoch": 9, "train_d_loss": 1.0, "val_class_entropy": 0.7}, cfg)
+    assert msg.startswith("epoch 9: generated digits cover few classes") and "mode collapse" in msg
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "w", epochs=1, collapse_d_loss=100.0))
+    trainer.fit()
+    assert len(trainer.collapse_warnings) == 1 and trainer.collapse_warnings[0].startswith(
+        "epoch 1"
+    )
+    assert "cilab: warning: epoch 1: discriminator loss" in capsys.readouterr().err
+
+
+def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> None:
+    data = ["--data-dir", str(small_mnist)]
+    # Without a classifier, a DCGAN run cannot be judged, and the message says what to do.
+    run = tmp_path / "gan"
+    gan_args = ["gen", "train", "--model", "dcgan", *data, "--out", str(run), "--epochs", "1",
+                "--batch-size", "32", "--monitor-samples", "50"]  # fmt: skip
+    assert main(["gen", "classifier", *data, "--epochs", "2", "--batch-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "classifier" in out
+    assert main(gan_args) == 0
+    record = json.loads((run / "metrics.jsonl").read_text())
+    assert {"val_fd", "val_class_entropy", "val_classifier_is"} <= record.keys()
+    assert (run / "best.pt").exists()  # chosen by val_fd
+    assert main(["gen", "eval", str(run), "--samples", "60"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    keys = ("classifier_is", "fd", "fd_real_floor", "class_entropy", "precision", "recall",
+            "nn_train_distance")  # fmt: skip
+    for k in keys:
+        assert isinstance(metrics[k], float) and np.isfinite(metrics[k]), k
+    assert 1.0 <= metrics["classifier_is"] <= 10.0 and 0 <= metrics["precision"] <= 1
+    assert metrics["samples"] == 60
+    assert (run / "sample_grid.png").exists() and (run / "curves.png").exists()
+    # The real test set as the reference row.
+    real = tmp_path / "real"
+    assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
+    ref = json.loads((real / "metrics.json").read_text())
+    assert ref["fd"] == pytest.approx(ref["fd_real_floor"])
+    assert ref["classifier"] == metrics["classifier"]
+    assert (real / "sample_grid.png").exists()
+    # Continuing needs no --model: the run's own is used; flags of other models are refused.
+    assert main(["gen", "train", "--out", str(run), "--epochs", "2", "--resume"]) == 0
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    capsys.readouterr()
+    assert main([*gan_args[:-2], "--latent-dim", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "--latent-dim: not an option of --model dcgan" in capsys.readouterr().err
+
+
+def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(small_mnist)]
+    run = tmp_path / "vae"
+    assert main(["gen", "train", "--model", "vae", *data, "--out", str(run), "--epochs", "1",
+                 "--batch-size", "32", "--val-size", "32"]) == 0  # fmt: skip
+    eval_args = ["gen", "eval", str(run), "--iw-samples", "0", "--samples", "40", "--no-figures"]
+    assert main(eval_args) == 0  # no classifier: skipped with a note, the rest as before
+    assert "classifier_is" not in json.loads((run / "metrics.json").read_text())
+    assert main(["gen", "classifier", *data, "--max-steps", "2", "--batch-size", "32"]) == 0
+    assert main(eval_args) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "test_neg_elbo" in metrics and metrics["samples"] == 40
+    assert (run / "sample_grid.png").exists()
