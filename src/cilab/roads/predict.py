@@ -1,0 +1,246 @@
+"""Prediction with a trained run: probabilities (TTA, fold averaging), masks and overlays.
+
+`Predictor.load(run_dir)` reads `predictor.json` (written by training) and the fold models.
+`predict_folder` writes, for every image of a folder, `OUT/<same name>.png` (full-resolution
+uint8 mask, 0 background / 255 road) and `OUT/overlay/<name>.png` (the image with the
+prediction tinted red and, when ground truth is given, its outline in yellow), plus
+`OUT/overlay/montage.png` (the first eight overlays tiled) and `OUT/predict.json` with the patch
+threshold that `eval` and `submit` then use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from cilab.core.checkpoint import load_checkpoint
+from cilab.core.device import resolve_device
+from cilab.core.errors import CilabError, DataError
+from cilab.core.io import read_json, write_json
+from cilab.roads.augment import d4, d4_inverse
+from cilab.roads.data import list_images, read_image, read_mask
+from cilab.roads.models import PATCH_OUTPUT, build_torch_model
+from cilab.roads.models.logreg import load_logreg, predict_patch_proba
+from cilab.roads.patches import PATCH
+from cilab.roads.plots import overlay, save_montage
+from cilab.roads.postprocess import Morphology, final_mask
+from cilab.viz.grid import write_atomically
+
+TTA_CHOICES: tuple[str, ...] = ("none", "flips", "d4")
+MONTAGE_IMAGES = 8
+TTA_ELEMENTS = {"none": (0,), "flips": (0, 4, 6, 2), "d4": tuple(range(8))}
+
+
+def to_model_space(images: np.ndarray, scale: float, device: torch.device) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> float [N, 3, h, w] in [0, 1], area-downscaled by `scale`."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    x = x / 255.0
+    return downscale(x, scale)
+
+
+def downscale(x: torch.Tensor, scale: float) -> torch.Tensor:
+    if scale == 1.0:
+        return x.contiguous()
+    h, w = x.shape[-2:]
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(x, size=size, mode="area")
+
+
+@torch.inference_mode()
+def torch_probabilities(
+    models: list[nn.Module],
+    image: np.ndarray,
+    scale: float,
+    tta: str,
+    patch_output: bool,
+    device: torch.device,
+    channels_last: bool = False,
+) -> np.ndarray:
+    """Mean road probability over TTA symmetries and models.
+
+    Returns [H, W] (pixel models, upsampled to the image) or [h, w] patches (patch models).
+    """
+    h, w = image.shape[:2]
+    x = to_model_space(image[None], scale, device)  # [1, 3, h', w']
+    ks = TTA_ELEMENTS[tta]
+    square = x.shape[-1] == x.shape[-2]
+    if patch_output:  # symmetries must map the patch grid onto itself
+        stride = round(PATCH * scale)
+        square = square and x.shape[-1] % stride == 0
+    if not square:
+        ks = tuple(k for k in ks if k in (0, 2)) if not patch_output else (0,)
+    batch = torch.cat([d4(x, k) for k in ks])  # [len(ks), 3, h', w']
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    total = None
+    for model in models:
+        p = torch.sigmoid(model(batch).float())
+        p = torch.stack([d4_inverse(p[i], k) for i, k in enumerate(ks)]).mean(0)  # [1, ., .]
+        total = p if total is None else total + p
+    assert total is not None
+    prob = total / len(models)
+    if not patch_output and prob.shape[-2:] != (h, w):
+        prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return prob[0].cpu().numpy()
+
+
+@dataclass
+class Predictor:
+    """A run's fold models and decision rule."""
+
+    model: str
+    info: dict[str, Any]
+    models: list[Any] = field(default_factory=list)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def patch_output(self) -> bool:
+        return PATCH_OUTPUT[self.model]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.info["patch_threshold"])
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        folds: list[int] | None = None,
+        device: str = "auto",
+        tta: str | None = None,
+    ) -> Predictor:
+        run_dir = Path(run_dir)
+        path = run_dir / "predictor.json"
+        if not path.is_file():
+            raise CilabError(
+                f"{run_dir}: no predictor.json; is it a finished `cilab roads train` run "
+                "(continue it with --resume)?"
+            )
+        info = read_json(path)
+        if tta is not None:
+            info["tta"] = tta
+        use = info["folds"] if folds is None else folds
+        missing = sorted(set(use) - set(info["folds"]))
+        if missing:
+            raise CilabError(f"{run_dir}: no trained fold(s) {missing}; have {info['folds']}")
+        dev = resolve_device(device)
+        pred = cls(info["model"], info, [], dev)
+        for k in use:
+            pred.models.append(load_fold_model(run_dir / f"fold_{k}", info["model"], dev))
+        return pred
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        if self.model == "logreg":
+            probs = [predict_patch_proba(m, image[None])[0] for m in self.models]
+            return np.mean(probs, axis=0)
+        return torch_probabilities(
+            self.models,
+            image,
+            self.info["scale"],
+            self.info["tta"],
+            self.patch_output,
+            self.device,
+            self.info.get("channels_last", False),
+        )
+
+    def mask(self, image: np.ndarray, prob: np.ndarray | None = None) -> np.ndarray:
+        prob = self.probabilities(image) if prob is None else prob
+        morph: Morphology = self.info.get("morphology", "none")
+        return final_mask(
+            prob, self.patch_output, self.threshold, image.shape[:2], morph,
+            self.info.get("morph_radius", 0),
+        )  # fmt: skip
+
+    @property
+    def mask_threshold(self) -> float:
+        """The patch threshold that recovers the patch decisions from the written masks."""
+        return 0.5 if self.patch_output else self.threshold
+
+
+def load_fold_model(fold_dir: Path, model: str, device: torch.device) -> Any:
+    if model == "logreg":
+        pipe, _ = load_logreg(fold_dir / "model.npz")
+        return pipe
+    state = load_checkpoint(fold_dir / "model.pt", map_location=device)
+    cfg = state["config"]
+    net = build_torch_model(model, cfg["width"], cfg["depth"]).to(device)
+    try:
+        net.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise DataError(fold_dir / "model.pt", f"weights do not fit the model ({e})") from None
+    net.eval()
+    if cfg.get("channels_last"):
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def save_mask(mask: np.ndarray, path: Path) -> None:
+    write_atomically(path, lambda tmp: Image.fromarray(mask, mode="L").save(tmp, format="PNG"))
+
+
+def save_rgb(image: np.ndarray, path: Path) -> None:
+    write_atomically(path, lambda tmp: Image.fromarray(image, mode="RGB").save(tmp, format="PNG"))
+
+
+def predict_folder(
+    run_dir: str | Path,
+    images_dir: str | Path,
+    out_dir: str | Path,
+    groundtruth: str | Path | None = None,
+    folds: list[int] | None = None,
+    tta: str | None = None,
+    device: str = "auto",
+    overlays: bool = True,
+) -> dict[str, Any]:
+    """Masks (and overlays) for every image in `images_dir`; returns what predict.json holds."""
+    start = time.perf_counter()
+    predictor = Predictor.load(run_dir, folds, device, tta)
+    out = Path(out_dir)
+    paths = list_images(images_dir)
+    if out.resolve() == Path(images_dir).resolve():
+        raise CilabError(f"{out}: the output folder must differ from the images folder")
+    for path in tqdm(paths, unit="img", desc="predict", disable=None):
+        image = read_image(path)
+        mask = predictor.mask(image)
+        save_mask(mask, out / f"{path.stem}.png")
+        if overlays:
+            gt = None
+            if groundtruth is not None:
+                gt_path = Path(groundtruth) / path.name
+                gt = read_mask(gt_path) if gt_path.is_file() else None
+            save_rgb(overlay(image, mask, gt), out / "overlay" / f"{path.stem}.png")
+    if overlays:  # a figure of the first few, for reports
+        shown = [out / "overlay" / f"{p.stem}.png" for p in paths[:MONTAGE_IMAGES]]
+        save_montage(shown, out / "overlay" / "montage.png", nrow=4)
+    info = {
+        "run_dir": str(run_dir),
+        "images": str(images_dir),
+        "n_images": len(paths),
+        "model": predictor.model,
+        "folds": folds if folds is not None else predictor.info["folds"],
+        "tta": predictor.info["tta"],
+        "patch_threshold": predictor.mask_threshold,
+        "model_patch_threshold": predictor.threshold,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    write_json(out / "predict.json", info)
+    return info
+
+
+def patch_threshold_of(pred_dir: str | Path, given: float | None) -> float:
+    """`given`, else the threshold recorded by `predict`, else the competition's 0.25."""
+    if given is not None:
+        return given
+    path = Path(pred_dir) / "predict.json"
+    if path.is_file():
+        return float(read_json(path)["patch_threshold"])
+    return 0.25

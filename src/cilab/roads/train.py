@@ -1,0 +1,511 @@
+"""k-fold cross-validated training of the road models, and the CV report.
+
+`train_roads(cfg)` splits the training images into `folds` folds (seeded, by image), trains one
+model per fold on the others and predicts the held-out fold (out-of-fold, "OOF"). Then it tunes
+the patch threshold, reports per-fold and mean +- std metrics, and writes the predictor that
+averages the fold models. A run directory:
+
+    RUN_DIR/config.json      the resolved config
+    RUN_DIR/fold_K/          model.pt (torch) or model.npz (logreg), oof.npz, fold.json;
+                             torch folds also config.json, metrics.jsonl, tb/, last.pt
+    RUN_DIR/cv.json          per-fold and mean/std metrics, thresholds, all-background reference
+    RUN_DIR/predictor.json   what `cilab roads predict` uses
+
+Honest thresholds: fold k's metrics use the threshold tuned on the OOF predictions of the other
+folds (never its own); the deployed threshold is tuned on all OOF predictions. Model weights are
+those of the last epoch (no early stopping on the fold that is reported).
+
+The torch models train through `cilab.core.loop.EpochTrainer` (resume, Ctrl-C, logs, DDP); all
+augmentation draws come from its per-step generator, so `--resume` reproduces an uninterrupted
+run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cilab.core.config import option
+from cilab.core.errors import CilabError
+from cilab.core.io import atomic_write, read_json, read_jsonl, write_json
+from cilab.core.loop import EpochTrainer, resume_config
+from cilab.core.seed import STREAM_SPLIT, derived_generator, seed_everything
+from cilab.roads.augment import AugmentConfig, augment, draw
+from cilab.roads.data import RoadsSet, load_training
+from cilab.roads.features import FeatureSet
+from cilab.roads.metrics import Counts, SegCounts, accuracy, confusion, f1, image_counts
+from cilab.roads.models import PATCH_OUTPUT, build_torch_model
+from cilab.roads.models.logreg import LogRegConfig, build_logreg, predict_patch_proba, save_logreg
+from cilab.roads.patches import FOREGROUND_THRESHOLD, PATCH, labels_to_mask, patch_labels
+from cilab.roads.postprocess import Morphology, patch_statistic, pixel_mask
+from cilab.roads.predict import downscale, torch_probabilities
+
+ModelName = Literal["logreg", "patchcnn", "unet"]
+
+# Model-specific defaults for the options left as None (see RoadsTrainConfig.__post_init__).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "unet": {"epochs": 130, "batch_size": 8, "lr": 3e-3, "width": 16, "depth": 4, "scale": 0.5,
+             "crop": 128},
+    "patchcnn": {"epochs": 40, "batch_size": 8, "lr": 2e-3, "width": 32, "depth": 0, "scale": 0.5,
+                 "crop": 128},
+    "logreg": {"epochs": 1, "batch_size": 1, "lr": 0.0, "width": 0, "depth": 0, "scale": 1.0,
+               "crop": 0},
+}  # fmt: skip
+
+
+@dataclass
+class RoadsTrainConfig:
+    """Everything that determines a road-segmentation training run."""
+
+    model: ModelName = option("unet", "logreg (course baseline), patchcnn, or unet")
+    data_dir: str | None = option(None, "folder with training/ (else $CILAB_DATA/roads)")
+    out: str = option("runs/roads", "run directory (created)")
+    folds: int = option(5, "k of k-fold cross-validation by image")
+    train_folds: int | None = option(
+        None, "train only the first N folds (quick trials); CV then covers those"
+    )
+    limit_images: int | None = option(None, "use only the first N training images (tests)")
+    epochs: int | None = option(None, "passes over the fold's training images (model default)")
+    max_steps: int | None = option(None, "stop each invocation after this many steps of a fold")
+    batch_size: int | None = option(None, "crops per step (model default)")
+    lr: float | None = option(None, "peak AdamW learning rate; warm-up then cosine decay")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    width: int | None = option(None, "channels of the first layer (model default)")
+    depth: int | None = option(None, "U-Net downsamplings (the patch CNN's follow from --scale)")
+    scale: float | None = option(None, "model input scale: 1, 0.5 or 0.25 of the full resolution")
+    crop: int | None = option(None, "training crop side in model pixels")
+    scale_min: float = option(0.8, "smallest random zoom of a crop")
+    scale_max: float = option(1.25, "largest random zoom of a crop")
+    rotate: bool = option(True, "free random rotation in addition to the D4 flips/rotations")
+    colour: float = option(1.0, "strength of the colour jitter (0: none)")
+    dice_weight: float = option(1.0, "U-Net loss = BCE + this x (1 - soft Dice)")
+    tta: Literal["none", "flips", "d4"] = option("d4", "test-time augmentation for OOF and predict")
+    morphology: Morphology = option("none", "clean U-Net masks: none, open, close, open-close")
+    morph_radius: int = option(2, "disk radius of the morphology, full-resolution pixels")
+    tune: Literal["accuracy", "f1", "none"] = option(
+        "accuracy", "tune the patch threshold for this metric on validation folds"
+    )
+    gt_threshold: float = option(FOREGROUND_THRESHOLD, "a truth patch is road if its mean > this")
+    features: FeatureSet = option("basic", "logreg features: basic (the course's) or extended")
+    logreg_c: float = option(1e5, "logreg inverse regularization C (the course's 1e5)")
+    balanced: bool = option(True, "logreg balanced class weights (the course's choice)")
+    val_every: int = option(10, "validate on the held-out fold every N epochs (and the last)")
+    channels_last: bool = option(True, "channels-last memory format (faster on CPU here)")
+    threads: int | None = option(
+        None, "CPU threads for torch (default: torch's; 1 is far faster on oversubscribed cores)"
+    )
+    seed: int = option(0, "random seed (folds, initialization, augmentation)")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
+    log_every: int = option(10, "steps between TensorBoard step scalars")
+    fold: int = option(-1, "the fold a trainer runs (set internally)")
+
+    def __post_init__(self) -> None:
+        for key, value in DEFAULTS[self.model].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.folds < 2:
+            raise ValueError("folds must be >= 2")
+        if self.train_folds is not None and not 1 <= self.train_folds <= self.folds:
+            raise ValueError("train-folds must be between 1 and --folds")
+        if self.model != "logreg":
+            for name in ("epochs", "batch_size", "width", "crop", "val_every", "log_every"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name.replace('_', '-')} must be >= 1")
+            if self.lr <= 0:
+                raise ValueError("lr must be > 0")
+            if self.scale not in (1.0, 0.5, 0.25):
+                raise ValueError("scale must be 1, 0.5 or 0.25")
+            if self.model == "patchcnn":
+                self.depth = int(math.log2(PATCH * self.scale))
+                if self.crop % (PATCH * self.scale):
+                    raise ValueError(f"crop must be a multiple of {int(PATCH * self.scale)}")
+            elif self.crop % 2**self.depth:
+                raise ValueError(f"crop must be a multiple of 2**depth = {2**self.depth}")
+            if not 0 < self.scale_min <= self.scale_max:
+                raise ValueError("need 0 < scale-min <= scale-max")
+        if not 0 <= self.gt_threshold < 1:
+            raise ValueError("gt-threshold must be in [0, 1)")
+
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig(
+            crop=self.crop,  # type: ignore[arg-type]
+            scale_min=self.scale_min,
+            scale_max=self.scale_max,
+            rotate=self.rotate,
+            colour=self.colour,
+        )
+
+
+def fold_split(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    """Image indices of each fold: a seeded permutation cut into `folds` near-equal parts."""
+    if n < folds:
+        raise CilabError(f"{folds} folds need at least {folds} images, have {n}")
+    perm = torch.randperm(n, generator=derived_generator(seed, STREAM_SPLIT)).numpy()
+    return [np.sort(part) for part in np.array_split(perm, folds)]
+
+
+def train_val_indices(n: int, folds: int, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = fold_split(n, folds, seed)
+    val = parts[fold]
+    return np.setdiff1d(np.arange(n), val), val
+
+
+# -- losses --------------------------------------------------------------------------------------
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice over the whole batch (soft targets allowed)."""
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    return 1 - (2 * inter + eps) / (p.sum() + target.sum() + eps)
+
+
+def patch_targets(masks: torch.Tensor, stride: int, threshold: float) -> torch.Tensor:
+    """[B, 1, H, W] soft masks -> [B, 1, H/s, W/s] 0/1 targets by the competition's rule."""
+    return (F.avg_pool2d(masks, stride, ceil_mode=True) > threshold).float()
+
+
+class _LossModule(nn.Module):
+    """The forward pass with its loss, so DistributedDataParallel syncs the gradients."""
+
+    def __init__(self, model: nn.Module, cfg: RoadsTrainConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.patch_output = PATCH_OUTPUT[cfg.model]
+        self.stride = round(PATCH * cfg.scale)  # type: ignore[operator]
+        self.dice_weight = cfg.dice_weight
+        self.gt_threshold = cfg.gt_threshold
+
+    def forward(
+        self, x: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = self.model(x)
+        if self.patch_output:
+            target = patch_targets(masks, self.stride, self.gt_threshold)
+            bce = F.binary_cross_entropy_with_logits(logits, target)
+            return bce, {"bce": bce}
+        bce = F.binary_cross_entropy_with_logits(logits, masks)
+        dice = dice_loss(logits, masks)
+        return bce + self.dice_weight * dice, {"bce": bce, "dice": dice}
+
+
+class RoadsTrainer(EpochTrainer):
+    """One fold of a torch road model: AdamW on augmented crops of the fold's training images."""
+
+    def setup(self) -> int:
+        cfg = self.cfg
+        self.sum_keys = ("loss", "bce", "dice") if cfg.model == "unet" else ("loss", "bce")
+        data = load_training(cfg.data_dir, cfg.limit_images)
+        tr, va = train_val_indices(len(data), cfg.folds, cfg.seed, cfg.fold)
+        self.train_set, self.val_set = data.subset(tr), data.subset(va)
+        self.x, self.m = self._tensors(self.train_set)
+        self.aug = cfg.augment_config()
+        self.model = build_torch_model(cfg.model, cfg.width, cfg.depth).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.loss_module = self.ddp(_LossModule(self.model, cfg))
+        return len(self.train_set)
+
+    def _tensors(self, s: RoadsSet) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [N, 3, h, w] and soft masks [N, 1, h, w] in [0, 1], at the model's scale."""
+        x = torch.from_numpy(s.images).permute(0, 3, 1, 2).float().div_(255.0)
+        m = torch.from_numpy(s.masks)[:, None].float().div_(255.0)
+        scale = self.cfg.scale
+        return downscale(x, scale).to(self.device), downscale(m, scale).to(self.device)
+
+    def modules(self) -> dict[str, Any]:
+        return {"model": self.model, "optimizer": self.optimizer}
+
+    def weights(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def train_step(self, idx: torch.Tensor) -> dict[str, float]:
+        draws = draw(len(idx), self.aug, self.step_generator()).select(self.mine)
+        mine = idx[self.mine]
+        x, m = augment(self.x[mine], self.m[mine], draws, self.aug)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss, parts = self.loss_module(x, m)
+        self._set_lr()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.item(), **{k: parts[k].item() for k in self.sum_keys[1:]}}
+
+    def _set_lr(self) -> None:
+        """Linear warm-up over 3% of the steps, then cosine decay to 0: a function of the step."""
+        total = self.cfg.epochs * self.steps_per_epoch
+        warm = max(1, round(0.03 * total))
+        t = self.global_step
+        if t < warm:
+            lr = self.cfg.lr * (t + 1) / warm
+        else:
+            lr = 0.5 * self.cfg.lr * (1 + math.cos(math.pi * min((t - warm) / (total - warm), 1)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def validate(self) -> dict[str, float]:
+        last = self.epoch + 1 == self.cfg.epochs
+        if not len(self.val_set) or not (last or (self.epoch + 1) % self.cfg.val_every == 0):
+            return {}
+        self.model.eval()
+        try:
+            counts = Counts()
+            for img, gt in zip(self.val_set.images, self.val_set.masks, strict=True):
+                prob = torch_probabilities(
+                    [self.model], img, self.cfg.scale, "none", PATCH_OUTPUT[self.cfg.model],
+                    self.device, self.cfg.channels_last,
+                )  # fmt: skip
+                stat = patch_statistic(prob, PATCH_OUTPUT[self.cfg.model])
+                default = 0.5 if PATCH_OUTPUT[self.cfg.model] else FOREGROUND_THRESHOLD
+                counts += confusion(stat > default, patch_labels(gt, self.cfg.gt_threshold))
+        finally:
+            self.model.train()
+        return {"patch_accuracy": accuracy(counts), "patch_f1": f1(counts)}
+
+    def best_metric_of(self, record: dict[str, Any]) -> float | None:
+        return None  # the last epoch's weights are the fold's model (see module docstring)
+
+
+# -- the k-fold driver ---------------------------------------------------------------------------
+def _fold_cfg(cfg: RoadsTrainConfig, k: int) -> RoadsTrainConfig:
+    return replace(cfg, fold=k, out=str(Path(cfg.out) / f"fold_{k}"))
+
+
+def _save_oof(path: Path, names: tuple[str, ...], probs: np.ndarray) -> None:
+    def write(f) -> None:  # type: ignore[no-untyped-def]
+        np.savez_compressed(f, names=np.array(names), probs=probs)
+
+    atomic_write(path, write)
+
+
+def _train_torch_fold(cfg: RoadsTrainConfig, k: int, resume: bool, typed: set[str]) -> str:
+    fcfg = _fold_cfg(cfg, k)
+    has_last = (Path(fcfg.out) / "last.pt").exists()
+    trainer = RoadsTrainer(fcfg, resume=resume and has_last, typed=typed)
+    start = time.perf_counter()
+    result = trainer.fit()
+    if result.status != "finished":
+        return result.status
+    trainer.save_weights("model.pt")
+    if not trainer.env.is_main:
+        return "finished"
+    model = trainer.model.eval()
+    fold_dir = Path(fcfg.out)
+    probs = np.stack(
+        [
+            torch_probabilities(
+                [model], img, fcfg.scale, fcfg.tta, PATCH_OUTPUT[cfg.model], trainer.device,
+                fcfg.channels_last,
+            )
+            for img in trainer.val_set.images
+        ]
+    ).astype(np.float16)  # fmt: skip
+    _save_oof(fold_dir / "oof.npz", trainer.val_set.names, probs)
+    records = trainer_records(fold_dir)
+    write_json(
+        fold_dir / "fold.json",
+        {"fold": k, "train_seconds": sum(r.get("time_s", 0.0) for r in records),
+         "wall_seconds_this_invocation": time.perf_counter() - start,
+         "n_train": len(trainer.train_set), "val_names": list(trainer.val_set.names)},
+    )  # fmt: skip
+    return "finished"
+
+
+def trainer_records(fold_dir: Path) -> list[dict[str, Any]]:
+    path = fold_dir / "metrics.jsonl"
+    return read_jsonl(path) if path.exists() else []
+
+
+def _train_logreg_fold(cfg: RoadsTrainConfig, data: RoadsSet, k: int) -> None:
+    start = time.perf_counter()
+    fold_dir = Path(cfg.out) / f"fold_{k}"
+    tr, va = train_val_indices(len(data), cfg.folds, cfg.seed, k)
+    lcfg = LogRegConfig(
+        feature_set=cfg.features, C=cfg.logreg_c, class_weight="balanced" if cfg.balanced else None
+    )
+    pipe = build_logreg(lcfg, cfg.seed)
+    y = patch_labels(data.masks[tr], cfg.gt_threshold)
+    pipe.fit(data.images[tr], y.reshape(-1))
+    save_logreg(pipe, lcfg, fold_dir / "model.npz")
+    probs = predict_patch_proba(pipe, data.images[va]).astype(np.float16)
+    _save_oof(fold_dir / "oof.npz", tuple(data.names[i] for i in va), probs)
+    write_json(
+        fold_dir / "fold.json",
+        {"fold": k, "train_seconds": time.perf_counter() - start, "n_train": len(tr),
+         "val_names": [data.names[i] for i in va]},
+    )  # fmt: skip
+
+
+@dataclass
+class CVResult:
+    run_dir: Path
+    status: str
+    summary: dict[str, Any] | None
+
+
+def train_roads(
+    cfg: RoadsTrainConfig, resume: bool = False, typed: set[str] | None = None
+) -> CVResult:
+    """Train every fold (skipping finished ones on --resume), then write cv.json and predictor."""
+    typed = set(typed or ()) - {"threads"}  # may change on resume: not part of the result
+    threads = cfg.threads
+    run_dir = Path(cfg.out)
+    cfg_path = run_dir / "config.json"
+    if resume:
+        if not cfg_path.exists():
+            raise CilabError(f"{run_dir}: nothing to resume (no config.json); drop --resume")
+        saved = read_json(cfg_path)
+        cfg = replace(resume_config(cfg, saved, typed), threads=threads)
+    elif cfg_path.exists():
+        raise CilabError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cfg_path, asdict(cfg))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    seed_everything(cfg.seed)
+    n_folds = cfg.train_folds or cfg.folds
+    data = load_training(cfg.data_dir, cfg.limit_images) if cfg.model == "logreg" else None
+    for k in range(n_folds):
+        if (run_dir / f"fold_{k}" / "fold.json").exists():
+            continue
+        print(f"fold {k + 1}/{cfg.folds}", flush=True)
+        if data is not None:
+            _train_logreg_fold(cfg, data, k)
+        else:
+            status = _train_torch_fold(cfg, k, resume, typed)
+            if status != "finished":
+                return CVResult(run_dir, status, None)
+    summary = summarize_cv(run_dir, cfg)
+    return CVResult(run_dir, "finished", summary)
+
+
+# -- cross-validation report ---------------------------------------------------------------------
+def threshold_grid(patch_output: bool) -> np.ndarray:
+    return np.round(np.arange(0.02, 0.99 if patch_output else 0.81, 0.01), 2)
+
+
+def _score(c: Counts, metric: str) -> float:
+    return f1(c) if metric == "f1" else accuracy(c)
+
+
+def tune_threshold(
+    stats: list[np.ndarray], labels: list[np.ndarray], metric: str, grid: np.ndarray
+) -> float:
+    """The grid value maximizing `metric` of (stat > t) against labels (ties: the smallest t)."""
+    s = np.concatenate([a.reshape(-1) for a in stats])
+    y = np.concatenate([a.reshape(-1) for a in labels]).astype(bool)
+    scores = [_score(confusion(s > t, y), metric) for t in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+
+
+def summarize_cv(run_dir: Path, cfg: RoadsTrainConfig) -> dict[str, Any]:
+    """Read every fold's OOF predictions; tune thresholds; write cv.json and predictor.json."""
+    patch_output = PATCH_OUTPUT[cfg.model]
+    n_folds = cfg.train_folds or cfg.folds
+    data = load_training(cfg.data_dir, cfg.limit_images)
+    index = {name: i for i, name in enumerate(data.names)}
+    folds: list[dict[str, Any]] = []
+    for k in range(n_folds):
+        fold_dir = run_dir / f"fold_{k}"
+        with np.load(fold_dir / "oof.npz", allow_pickle=False) as z:
+            names, probs = [str(s) for s in z["names"]], z["probs"].astype(np.float32)
+        gts = [data.masks[index[n]] for n in names]
+        stats = [patch_statistic(p, patch_output, cfg.morphology, cfg.morph_radius) for p in probs]
+        labels = [patch_labels(g, cfg.gt_threshold) for g in gts]
+        folds.append({"k": k, "names": names, "probs": probs, "gts": gts, "stats": stats,
+                      "labels": labels, "info": read_json(fold_dir / "fold.json")})  # fmt: skip
+    default_t = 0.5 if patch_output else FOREGROUND_THRESHOLD
+    grid = threshold_grid(patch_output)
+
+    def tuned(exclude: int | None) -> float:
+        if cfg.tune == "none":
+            return default_t
+        use = [f for f in folds if f["k"] != exclude] or folds
+        return tune_threshold(
+            [s for f in use for s in f["stats"]], [lab for f in use for lab in f["labels"]],
+            cfg.tune, grid,
+        )  # fmt: skip
+
+    per_fold, pooled = [], SegCounts()
+    for f in folds:
+        t = tuned(f["k"])
+        counts = SegCounts()
+        for prob, gt, stat, lab in zip(f["probs"], f["gts"], f["stats"], f["labels"], strict=True):
+            counts += _image_counts(prob, gt, stat, lab, t, patch_output, cfg)
+        pooled += counts
+        per_fold.append(
+            {"fold": f["k"], "threshold": t, "n_images": len(f["names"]),
+             "train_seconds": f["info"]["train_seconds"], **counts.metrics()}
+        )  # fmt: skip
+    keys = ("patch_accuracy", "patch_f1", "pixel_f1", "pixel_iou")
+    all_t = tuned(None)
+    reference = SegCounts()
+    for f in folds:
+        for gt in f["gts"]:
+            reference += image_counts(np.zeros_like(gt), gt, gt_threshold=cfg.gt_threshold)
+    summary = {
+        "model": cfg.model,
+        "folds": cfg.folds,
+        "trained_folds": n_folds,
+        "n_images": sum(len(f["names"]) for f in folds),
+        "threshold_note": (
+            "each fold's metrics use the threshold tuned on the other folds' OOF predictions"
+            if n_folds > 1 and cfg.tune != "none"
+            else "one trained fold: its threshold is tuned on its own predictions (optimistic)"
+            if cfg.tune != "none"
+            else "fixed threshold (--tune none)"
+        ),
+        "per_fold": per_fold,
+        "mean_std": {k: _mean_std([p[k] for p in per_fold]) for k in keys},
+        "pooled": pooled.metrics(),
+        "deployed_threshold": all_t,
+        "train_seconds_total": float(sum(p["train_seconds"] for p in per_fold)),
+        "reference_all_background": reference.metrics(),
+    }
+    write_json(run_dir / "cv.json", summary)
+    write_json(
+        run_dir / "predictor.json",
+        {"model": cfg.model, "folds": list(range(n_folds)), "patch_threshold": all_t,
+         "tta": cfg.tta, "scale": cfg.scale, "morphology": cfg.morphology,
+         "morph_radius": cfg.morph_radius, "channels_last": cfg.channels_last},
+    )  # fmt: skip
+    return summary
+
+
+def _image_counts(
+    prob: np.ndarray,
+    gt: np.ndarray,
+    stat: np.ndarray,
+    labels: np.ndarray,
+    t: float,
+    patch_output: bool,
+    cfg: RoadsTrainConfig,
+) -> SegCounts:
+    patch = confusion(stat > t, labels)
+    if patch_output:
+        pred = labels_to_mask(stat > t, gt.shape) >= 128
+    else:
+        pred = pixel_mask(prob, cfg.morphology, cfg.morph_radius)
+    return SegCounts(patch, confusion(pred, gt >= 128))
+
+
+def config_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(RoadsTrainConfig)}
