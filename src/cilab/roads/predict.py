@@ -29,8 +29,8 @@ from cilab.core.io import read_json, write_json
 from cilab.roads.augment import d4, d4_inverse
 from cilab.roads.data import list_images, read_image, read_mask
 from cilab.roads.models import PATCH_OUTPUT, build_torch_model
-from cilab.roads.models.logreg import load_logreg, predict_patch_proba
-from cilab.roads.patches import PATCH
+from cilab.roads.models.logreg import load_logreg
+from cilab.roads.patches import PATCH, patch_grid
 from cilab.roads.plots import overlay, save_montage
 from cilab.roads.postprocess import Morphology, final_mask
 from cilab.viz.grid import write_atomically
@@ -139,9 +139,8 @@ class Predictor:
         return pred
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
-        if self.model == "logreg":
-            probs = [predict_patch_proba(m, image[None])[0] for m in self.models]
-            return np.mean(probs, axis=0)
+        if self.model == "logreg":  # the features are the same for every fold: compute once
+            return logreg_fold_mean(self.models, image)
         return torch_probabilities(
             self.models,
             image,
@@ -164,6 +163,15 @@ class Predictor:
     def mask_threshold(self) -> float:
         """The patch threshold that recovers the patch decisions from the written masks."""
         return 0.5 if self.patch_output else self.threshold
+
+
+def logreg_fold_mean(pipes: list[Any], image: np.ndarray) -> np.ndarray:
+    """Mean patch probability of fold pipelines sharing one feature step: [h, w]."""
+    features = pipes[0].named_steps["features"]
+    rows = features.transform(image[None])
+    grid = patch_grid(*image.shape[:2], features.patch)
+    probs = [pipe[1:].predict_proba(rows)[:, 1] for pipe in pipes]
+    return np.mean(probs, axis=0).reshape(grid).astype(np.float32)
 
 
 def load_fold_model(fold_dir: Path, model: str, device: torch.device) -> Any:

@@ -88,7 +88,9 @@ class RoadsTrainConfig:
     rotate: bool = option(True, "free random rotation in addition to the D4 flips/rotations")
     colour: float = option(1.0, "strength of the colour jitter (0: none)")
     dice_weight: float = option(1.0, "U-Net loss = BCE + this x (1 - soft Dice)")
-    tta: Literal["none", "flips", "d4"] = option("d4", "test-time augmentation for OOF and predict")
+    tta: Literal["none", "flips", "d4"] = option(
+        "flips", "test-time augmentation for OOF and predict: 1, 4 or 8 symmetries"
+    )
     morphology: Morphology = option("none", "clean U-Net masks: none, open, close, open-close")
     morph_radius: int = option(2, "disk radius of the morphology, full-resolution pixels")
     tune: Literal["accuracy", "f1", "none"] = option(
