@@ -26,6 +26,7 @@ import platform
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,10 @@ from cilab.cosmo.layout import load_layout
 
 
 def exercise_features(paths: list[Path]) -> np.ndarray:
+    # Pillow 12+ deprecates getdata(); the exercise's script is measured as it was written
+    warnings.filterwarnings(
+        "ignore", message=".*getdata is deprecated", category=DeprecationWarning
+    )
     rows = []
     for p in paths:
         raw_image = Image.open(p)
