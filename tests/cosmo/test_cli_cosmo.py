@@ -105,3 +105,18 @@ def test_unknown_model_lists_the_valid_ones(
     argv = ["cosmo", "classify", "--data-dir", str(tiny_data), "--out", str(tmp_path / "r")]
     assert main([*argv, "--models", "xgboost"]) == 2
     assert "valid: baseline, logreg" in capsys.readouterr().err
+
+
+def test_extract_command(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    out = tmp_path / "f.npz"
+    argv = ["cosmo", "extract", "--data-dir", str(tiny_data), "--out", str(out)]
+    assert main([*argv, "--families", "hist10,moments", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "96 images x 20 features" in capsys.readouterr().out  # each split separately
+    with np.load(out) as z:
+        assert z["X"].shape == (36 + 48 + 12, 20)
+        assert list(np.unique(z["split"])) == ["labeled", "query", "scored"]
+        assert list(z["families"][:10]) == ["hist10"] * 10
