@@ -51,22 +51,50 @@ KERAS_BATCH = 128
 class Loop:
     name: str
     what: str
+    worker: str = ""  # plain, cilab, cilab-fast; "" for the peer
     procs: int = 1
     peer: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # set for this loop's processes only
 
 
+PASSIVE = (("OMP_WAIT_POLICY", "PASSIVE"),)
 LOOPS: dict[str, Loop] = {
     loop.name: loop
     for loop in (
-        Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam"),
-        Loop("cilab", "cilab trainer fit() as committed"),
-        Loop("cilab-ddp2", "cilab trainer under torchrun, 2 procs x 1 thread (gloo)", procs=2),
-        Loop("cilab-fast", "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)"),
-        Loop("cilab-fast-ddp2", "cilab-fast under torchrun, 2 procs x 1 thread", procs=2),
+        Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam", "plain"),
+        Loop("plain-passive", "plain with OMP_WAIT_POLICY=PASSIVE", "plain", env=PASSIVE),
+        Loop("cilab", "cilab trainer fit() as committed", "cilab"),
+        Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", procs=2),
+        Loop(
+            "cilab-fast",
+            "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)",
+            "cilab-fast",
+        ),
+        Loop(
+            "cilab-fast-passive",
+            "cilab-fast with OMP_WAIT_POLICY=PASSIVE",
+            "cilab-fast",
+            env=PASSIVE,
+        ),
+        Loop(
+            "cilab-fast-ddp2",
+            "cilab-fast under torchrun, 2 procs x 1 thread",
+            "cilab-fast",
+            procs=2,
+        ),
         Loop("keras", "peer: Keras VAE example reproduction, tensorflow-cpu, batch 128", peer=True),
     )
 }
-DEFAULT_LOOPS = ("plain", "cilab", "cilab-ddp2", "cilab-fast", "cilab-fast-ddp2")
+DEFAULT_LOOPS = (
+    "plain",
+    "cilab",
+    "cilab-ddp2",
+    "cilab-fast",
+    "cilab-fast-passive",
+    "cilab-fast-ddp2",
+)
+# Variables that change how the loops run; cleared so only a loop's own `env` sets them.
+TUNING_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 QUICK_LOOPS = ("plain", "cilab", "cilab-fast")
 
 
@@ -240,11 +268,12 @@ def worker_cilab(data_dir: str, steps: int, warmup: int, fast: bool) -> dict[str
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    name = args.worker
-    if name == "plain":
+    if args.worker == "plain":
         result = worker_plain(args.data_dir, args.steps, args.warmup)
+    elif args.worker in ("cilab", "cilab-fast"):
+        result = worker_cilab(args.data_dir, args.steps, args.warmup, args.worker == "cilab-fast")
     else:
-        result = worker_cilab(args.data_dir, args.steps, args.warmup, fast="fast" in name)
+        raise SystemExit(f"unknown worker {args.worker!r}")
     if int(os.environ.get("RANK", "0")) == 0:
         result["img_per_s"] = result["images"] / result["seconds"]
         Path(args.json_out).write_text(json.dumps(result))
@@ -304,7 +333,8 @@ def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None
             str(out),
         ]
         paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        env = {k: v for k, v in os.environ.items() if k not in TUNING_VARS}
+        env.update({"PYTHONPATH": os.pathsep.join(paths), **dict(loop.env)})
         if loop.peer:
             cmd = [str(kpy), str(KERAS_SCRIPT), *common]
         elif loop.procs > 1:
@@ -317,12 +347,11 @@ def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None
                 f"--nproc_per_node={loop.procs}",
                 __file__,
                 "--worker",
-                loop.name,
+                loop.worker,
                 *common,
             ]
-        else:
-            env.pop("OMP_NUM_THREADS", None)  # the tutorial and cilab as a user runs them
-            cmd = [sys.executable, __file__, "--worker", loop.name, *common]
+        else:  # torch's default threads, as the tutorial and cilab run
+            cmd = [sys.executable, __file__, "--worker", loop.worker, *common]
         load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
         if proc.returncode != 0 or not out.exists():
@@ -341,6 +370,7 @@ def summarize(name: str, runs: list[dict], flops: float, peak: float) -> dict[st
         "loop": name,
         "what": loop.what,
         "procs": loop.procs,
+        "env": dict(loop.env),
         "threads_per_proc": runs[0].get("threads"),
         "batch_size": KERAS_BATCH if loop.peer else BATCH,
         "img_per_s": {"median": med, "min": min(rates), "max": max(rates)},
@@ -397,25 +427,31 @@ def git_commit() -> str | None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Training images/s of the exercise VAE: tutorial PyTorch loop vs cilab's "
-        "loop (1 process and torchrun x2) vs the Keras example (--peers).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "loop (1 process and torchrun x2) vs the Keras example (--peers). Prints a Markdown "
+        "table; --out also writes JSON.",
     )
-    p.add_argument("--steps", type=int, default=100, help="timed training steps per run")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps before timing")
-    p.add_argument("--repeats", type=int, default=3, help="runs per loop, interleaved")
-    quick = f"a few seconds: 5 steps, 2 warm-up, 1 repeat, loops {','.join(QUICK_LOOPS)}"
-    p.add_argument("--quick", action="store_true", help=quick)
-    choices = f"comma-separated, from {','.join(LOOPS)} (default {','.join(DEFAULT_LOOPS)})"
-    p.add_argument("--loops", default=None, help=choices)
+    p.add_argument("--steps", type=int, default=100, help="timed steps per run (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per loop, interleaved (default 3)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a few seconds: 5 steps, 2 warm-up, 1 repeat, loops {','.join(QUICK_LOOPS)}",
+    )
+    p.add_argument(
+        "--loops",
+        default=None,
+        help=f"comma-separated, from {', '.join(LOOPS)} (default {','.join(DEFAULT_LOOPS)})",
+    )
     p.add_argument("--peers", action="store_true", help="add the Keras peer (needs .venv-bench)")
     p.add_argument(
         "--keras-python",
         default=str(DEFAULT_KERAS_PYTHON),
-        help="interpreter of the venv with tensorflow-cpu",
+        help="interpreter of the venv with tensorflow-cpu (default .venv-bench/bin/python)",
     )
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default $CILAB_DATA)")
     p.add_argument("--synthetic", action="store_true", help="random images instead of MNIST")
-    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--out", default=None, help="also write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
