@@ -44,7 +44,8 @@ def test_classify_command(
 ) -> None:
     run = tmp_path / "cls"
     argv = ["cosmo", "classify", "--data-dir", str(tiny_data), "--out", str(run), *FAST]
-    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--no-family-ablation"]) == 0
+    assert not (run / "families.csv").exists()  # regress's test covers the ablation
     text = capsys.readouterr().out
     assert "baseline" in text and "gradient_boosting" in text
     for name in (
@@ -73,7 +74,8 @@ def test_classify_command(
 def test_regress_command_writes_a_submission(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "reg"
     argv = ["cosmo", "regress", "--data-dir", str(tiny_data), "--out", str(run), *FAST]
-    assert main([*argv, "--models", "constant,baseline,ridge", "--no-cache"]) == 0
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main([*argv, *cache, "--models", "constant,baseline,ridge", "--no-family-ablation"]) == 0
     with open(run / "submission.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     with open(tiny_data / "query_example.csv", newline="") as fh:
@@ -84,6 +86,9 @@ def test_regress_command_writes_a_submission(tiny_data: Path, tmp_path: Path) ->
     with open(run / "results.csv", newline="") as fh:
         res = {r["model"]: r for r in csv.DictReader(fh)}
     assert set(res) == {"constant", "baseline", "ridge"} and "query_mae" in res["constant"]
+    assert not (run / "families.csv").exists()
+    # the best model on each family alone (both candidates are cheap to refit 8 x 3 times)
+    assert main([*argv, *cache, "--models", "constant,ridge"]) == 0
     with open(run / "families.csv", newline="") as fh:
         assert [r["family"] for r in csv.DictReader(fh)][:2] == ["hist10", "finehist"]
 
@@ -120,3 +125,17 @@ def test_extract_command(
         assert z["X"].shape == (36 + 48 + 12, 20)
         assert list(np.unique(z["split"])) == ["labeled", "query", "scored"]
         assert list(z["families"][:10]) == ["hist10"] * 10
+
+
+def test_cli_registration_imports_nothing_heavy() -> None:
+    """`cilab --help` must not pay for scikit-learn, scikit-image or SciPy's ndimage."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, argparse; from cilab.cli import cosmo; "
+        "cosmo.register(argparse.ArgumentParser().add_subparsers()); "
+        "print(sorted(m for m in ('sklearn', 'skimage', 'scipy.ndimage') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -158,3 +158,9 @@ def test_transformers_work_in_a_pipeline_with_flattened_images() -> None:
         out = make_pipeline(t, StandardScaler()).fit_transform(X)
         assert out.shape == (6, len(t.get_feature_names_out())), name
         np.testing.assert_allclose(t.transform(X[:1]), t.transform(X)[:1])
+
+
+def test_family_names_match_the_registry() -> None:
+    from cilab.cosmo.config import FAMILY_NAMES
+
+    assert tuple(FAMILIES) == FAMILY_NAMES

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cosmo = sub.add_parser("cosmo", help="cosmology images: simulator, features, classifiers")
     cmds = cosmo.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from cilab.cosmo.simulate import SimulateConfig
+    from cilab.cosmo.config import SimulateConfig
 
     p = cmds.add_parser(
         "simulate", help="write a simulated dataset in the original layout (labeled/scored/query)"
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
     p.set_defaults(handler=_extract)
 
-    from cilab.cosmo.classify import ModelRunConfig
+    from cilab.cosmo.config import ModelRunConfig
 
     for name, text in (
         ("classify", "real vs not-real on labeled/: the exercise baseline and stronger models"),
@@ -132,7 +132,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _regress(args: argparse.Namespace) -> int:
-    from cilab.cosmo.classify import ModelRunConfig
+    from cilab.cosmo.config import ModelRunConfig
     from cilab.cosmo.regress import run_regress
 
     cfg = config_from_namespace(ModelRunConfig, args)

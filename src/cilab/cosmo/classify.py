@@ -14,52 +14,19 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cilab.core.config import option, to_dict
+from cilab.core.config import to_dict
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_write, write_json
+from cilab.cosmo.config import ModelRunConfig
 from cilab.cosmo.cv import FoldResult, family_importance, fit_fold, mean_std
 from cilab.cosmo.extract import FeatureTable, default_cache_dir, extract_features
-from cilab.cosmo.features import FAMILIES
 from cilab.cosmo.layout import Split, image_size, load_layout
 from cilab.cosmo.models import BASELINE_FAMILIES, CLASSIFIERS, pick
-
-
-@dataclass
-class ModelRunConfig:
-    """Options shared by `classify` and `regress`."""
-
-    data_dir: str | None = option(None, "data folder (else $COSMOLOGY_DATA, $CILAB_DATA/cosmology)")
-    out: str | None = option(None, "run directory to write")
-    models: str = option("", "comma-separated models (default: all of this command's)")
-    families: str = option(",".join(FAMILIES), "comma-separated feature families")
-    folds: int = option(5, "k of the repeated k-fold cross-validation")
-    repeats: int = option(3, "repeats of the k-fold cross-validation")
-    importance_repeats: int = option(5, "permutations per family for the importances")
-    seed: int = option(0, "seed of the folds, models and permutations")
-    workers: int = option(1, "parallel processes for extraction and model fitting (-1: all)")
-    cache_dir: str | None = option(None, "feature cache (default: $CILAB_CACHE/cosmo-features)")
-    cache: bool = option(True, "cache features on disk, keyed by file content and parameters")
-    family_ablation: bool = option(
-        True, "also fit the best model on each feature family alone (first CV repeat)"
-    )
-
-    def __post_init__(self) -> None:
-        if self.folds < 2:
-            raise ValueError("folds must be at least 2")
-        if self.repeats < 1 or self.importance_repeats < 0:
-            raise ValueError("repeats must be ≥ 1 and importance_repeats ≥ 0")
-
-    def family_list(self) -> list[str]:
-        names = [f.strip() for f in self.families.split(",") if f.strip()]
-        if "hist10" not in names:
-            names.insert(0, "hist10")  # the baseline needs it
-        return names
 
 
 def features_for(

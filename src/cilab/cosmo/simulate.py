@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cilab.core.config import option
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_path, atomic_write, write_json
 from cilab.cosmo import scores
+from cilab.cosmo.config import SimulateConfig
 from cilab.cosmo.corruptions import choose_corruption, corrupt
 from cilab.cosmo.field import add_pedestal, draw_field, render_sources
 from cilab.cosmo.photos import other_content
@@ -41,27 +41,6 @@ META_COLUMNS = (
     "split", "Id", "kind", "detail", "n_sources", "n_galaxies", "fwhm", "beta", "pedestal",
     "strength", "score",
 )  # fmt: skip
-
-
-@dataclass
-class SimulateConfig:
-    out: str | None = option(None, "output folder; must be absent or empty")
-    n_labeled: int = option(1200, "labeled images (5/6 real, 1/6 corrupted or other content)")
-    n_scored: int = option(9600, "scored images (with similarity scores)")
-    n_query: int = option(1200, "query images (scores hidden in query_truth.csv)")
-    size: int = option(1000, "image side in pixels (source counts scale with the area)")
-    seed: int = option(0, "random seed; the same seed gives the same bytes")
-    workers: int = option(1, "parallel worker processes (-1: all cores)")
-    shared_ids: int = option(2, "ids that scored and query share, as in the original")
-
-    def __post_init__(self) -> None:
-        for name in ("n_labeled", "n_scored", "n_query"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0")
-        if self.size < 32:
-            raise ValueError("size must be at least 32 pixels")
-        if self.shared_ids > min(self.n_scored, self.n_query):
-            self.shared_ids = min(self.n_scored, self.n_query)
 
 
 @dataclass(frozen=True)
