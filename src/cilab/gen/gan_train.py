@@ -37,7 +37,7 @@ from cilab.gen.data import GenData, load_gen_data
 from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
 
 # Sub-streams of STREAM_EVAL; fixed forever so a run's sample grids stay comparable.
-FIXED_NOISE_STREAM, MONITOR_NOISE_STREAM, MONITOR_REAL_STREAM = 400, 401, 402
+FIXED_NOISE_STREAM, MONITOR_NOISE_STREAM, MONITOR_REAL_STREAM, BN_STREAM = 400, 401, 402, 403
 MONITOR_REAL_IMAGES = 10_000
 
 
@@ -65,6 +65,11 @@ class GANTrainConfig:
     gan_loss: Literal["non-saturating", "minimax"] = option(
         "non-saturating",
         "generator loss: -log D(G(z)) (the tutorial), or the original log(1 - D(G(z)))",
+    )
+    precise_bn: bool = option(
+        True,
+        "sample with BatchNorm statistics recomputed for the current weights (else the "
+        "tutorial's moving averages, which lag badly in early epochs)",
     )
     checkpoint_every: int = option(15, "write epoch_NNN.pt every this many epochs (0: never)")
     monitor_samples: int = option(
@@ -205,7 +210,12 @@ class GANTrainer(EpochTrainer):
         )
 
         g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
-        probs, feats = classify(self.monitor.model, self.gan.sample(self.cfg.monitor_samples, g))
+        z = torch.randn(
+            (self.cfg.monitor_samples, self.cfg.noise_dim), generator=g, device=g.device
+        )
+        with torch.no_grad():
+            images = torch.cat([self._sampling_net()(zb).add(1).div(2) for zb in z.split(1000)])
+        probs, feats = classify(self.monitor.model, images)
         return {
             "class_entropy": class_entropy(probs.argmax(1)),
             "classifier_is": inception_score(probs),
@@ -213,6 +223,14 @@ class GANTrainer(EpochTrainer):
                 *feature_stats(feats), self.monitor.real_mu, self.monitor.real_cov
             ),
         }
+
+    def _sampling_net(self) -> nn.Module:
+        """The eval-mode generator copy samples come from, made once per training step."""
+        if getattr(self, "_sampler_step", None) != self.global_step:
+            g = derived_generator(self.cfg.seed, STREAM_EVAL, BN_STREAM, device=self.device)
+            self._sampler = self.gan.sampling_generator(g, self.cfg.precise_bn)
+            self._sampler_step = self.global_step
+        return self._sampler
 
     def best_metric_of(self, record: dict[str, Any]) -> float | None:
         return record.get("val_fd")
@@ -222,10 +240,8 @@ class GANTrainer(EpochTrainer):
 
         epoch = self.epoch  # completed epochs, = record["epoch"]
         samples = self.run_dir / "samples"
-        self.gan.generator.eval()
         with torch.no_grad():
-            images = self.gan.generator(self.fixed_noise).add(1).div(2)  # [16, 1, 28, 28] in [0, 1]
-        self.gan.generator.train()
+            images = self._sampling_net()(self.fixed_noise).add(1).div(2)  # [16, 1, 28, 28]
         save_image_grid(images, samples / f"epoch_{epoch:03d}.png", nrow=4, scale=4)
         save_gif(_frames(samples, epoch), self.run_dir / "progress.gif", duration_ms=250)
         if self.cfg.checkpoint_every and epoch % self.cfg.checkpoint_every == 0:

@@ -112,7 +112,7 @@ def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tupl
     from cilab.gen.gan_train import load_gan_run
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
-    return (lambda n, g: gan.sample(n, g)), cfg
+    return (lambda n, g: gan.sample(n, g, precise_bn=cfg.precise_bn)), cfg
 
 
 def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Sampler, Any]:
