@@ -61,6 +61,35 @@ def test_step_changes_both_networks_and_sampling_does_not(small_mnist: Path, tmp
     assert trainer.gan.generator.training
 
 
+def test_step_computes_the_tutorials_two_tape_gradients(small_mnist: Path, tmp_path) -> None:
+    """Same gradients as the tutorial's train_step: G(z) once, D on reals and on fakes
+    separately, each network's loss differentiated with respect to its own weights."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from cilab.gen.models.dcgan import to_gan_input
+
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r", dropout=0.0))
+    ref = copy.deepcopy(trainer.gan).train()
+    idx = torch.arange(32)
+    z = torch.randn((32, 100), generator=trainer.step_generator())  # the step's own noise
+    fake = ref.generator(z)
+    real_out = ref.discriminator(to_gan_input(trainer.data.train_x[idx]))
+    fake_out = ref.discriminator(fake)
+    gen_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    disc_loss = F.binary_cross_entropy_with_logits(
+        real_out, torch.ones_like(real_out)
+    ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+    g_grads = torch.autograd.grad(gen_loss, list(ref.generator.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(disc_loss, list(ref.discriminator.parameters()))
+    values = trainer.train_step(idx)
+    assert values["g_loss"] == pytest.approx(gen_loss.item(), rel=1e-5)
+    assert values["d_loss"] == pytest.approx(disc_loss.item(), rel=1e-5)
+    for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+
+
 def test_minimax_loss_is_the_negated_fake_term(small_mnist: Path, tmp_path: Path) -> None:
     trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "m", gan_loss="minimax"))
     values = trainer.train_step(torch.arange(32))

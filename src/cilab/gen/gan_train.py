@@ -281,8 +281,8 @@ def collapse_warnings(record: dict[str, Any], cfg: GANTrainConfig) -> list[str]:
     if entropy is not None and entropy < floor:
         out.append(
             f"epoch {epoch}: generated digits cover few classes (class entropy {entropy:.3f} < "
-            f"{floor:.3f} = {cfg.collapse_entropy} ln 10): mode collapse; see samples/"
-            f"epoch_{epoch:03d}.png"
+            f"{floor:.3f} = {cfg.collapse_entropy} ln 10): mode collapse if it persists past "
+            f"the first epochs; see samples/epoch_{epoch:03d}.png"
         )
     return out
 
