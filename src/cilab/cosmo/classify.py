@@ -165,8 +165,16 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", to_dict(cfg))
     write_json(out / "features.json", feat_info)
-    header = ["model", "features", "accuracy_mean", "accuracy_std", "auroc_mean", "auroc_std",
-              "auprc_mean", "auprc_std"]  # fmt: skip
+    header = [
+        "model",
+        "features",
+        "accuracy_mean",
+        "accuracy_std",
+        "auroc_mean",
+        "auroc_std",
+        "auprc_mean",
+        "auprc_std",
+    ]
     write_table(out / "results.csv", header, rows)
     md_rows = [
         [
@@ -197,9 +205,19 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
             allimp.std(axis=1, ddof=1) if allimp.shape[1] > 1 else np.zeros(len(fams)),
         )
         importance = {f: (float(a), float(b)) for f, a, b in zip(fams, m, s, strict=True)}
-        write_table(out / "importance.csv", ["family", "auroc_drop_mean", "auroc_drop_std"],
-                    [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()])  # fmt: skip
-        importance_figure(fams, m, s, "AUROC", f"family importance: {best}", out / "importance.png")
+        write_table(
+            out / "importance.csv",
+            ["family", "auroc_drop_mean", "auroc_drop_std"],
+            [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
+        )
+        importance_figure(
+            fams,
+            m,
+            s,
+            "AUROC lost when the family is permuted",
+            f"family importance: {best}",
+            out / "importance.png",
+        )
     metrics = {
         "task": "classify", "best": best, "results": summary, "importance": importance,
         "family_alone": {r[0]: {"auroc": r[2], "auprc": r[3]} for r in alone_rows},

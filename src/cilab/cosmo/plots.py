@@ -72,7 +72,7 @@ def importance_figure(
     title: str,
     path: str | Path,
 ) -> None:
-    """Horizontal bars: the drop in `metric` when one feature family is permuted."""
+    """Horizontal bars: what permuting one feature family costs; `metric` labels the axis."""
     order = np.argsort(mean)
     fig = new_figure(6.5, 0.45 * len(families) + 1.4)
     ax = fig.add_subplot()
@@ -81,7 +81,7 @@ def importance_figure(
     )
     ax.set_yticks(np.arange(len(order)), [families[i] for i in order])
     ax.axvline(0, color="0.5", linewidth=0.8)
-    ax.set(xlabel=f"{metric} lost when the family is permuted", title=title)
+    ax.set(xlabel=metric, title=title)
     ax.grid(axis="x", alpha=0.3)
     save_figure(fig, path)
 

@@ -190,7 +190,14 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
             ["family", "mae_increase_mean", "mae_increase_std"],
             [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
         )
-        importance_figure(fams, m, s, "MAE", f"family importance: {best}", out / "importance.png")
+        importance_figure(
+            fams,
+            m,
+            s,
+            "MAE added when the family is permuted",
+            f"family importance: {best}",
+            out / "importance.png",
+        )
     metrics = {
         "task": "regress", "best": best, "results": summary, "importance": importance,
         "family_alone": {r[0]: r[2] for r in alone_rows},
