@@ -131,6 +131,23 @@ class EpochTrainer(ABC):
         """Main-process hook after each epoch's record is logged (e.g. sample grids)."""
         return None
 
+    def lr_at(self, step: int) -> float | None:
+        """The learning rate of global step `step`; None keeps the optimizer's own (constant).
+
+        A function of the step rather than a scheduler object, so resume needs no extra state.
+        """
+        return None
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """Set this step's learning rate, then zero_grad, backward and step."""
+        lr = self.lr_at(self.global_step)
+        if lr is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     def train_mode(self) -> None:
         for m in self.weights().values():
             m.train()
@@ -281,6 +298,14 @@ class EpochTrainer(ABC):
                 self.save_weights("best.pt", {"best_metric": metric})
             self.on_epoch_end(record)
         self.save_last()
+
+
+def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay from `base` to 0 at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return 0.5 * base * (1 + math.cos(math.pi * progress))
 
 
 def epoch_batches(

@@ -6,7 +6,6 @@ this module only says what a VAE step is.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,7 +13,7 @@ import torch
 from torch import nn
 
 from cilab.core.config import option
-from cilab.core.loop import EpochTrainer, TrainResult
+from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr
 from cilab.gen.data import Binarize, GenData, load_gen_data, to_model_input
 from cilab.gen.evaluate import evaluate_loss
 from cilab.gen.models import build_model
@@ -118,20 +117,13 @@ class GenTrainer(EpochTrainer):
         x = to_model_input(self.data.train_x[idx[self.mine]], cfg.binarize, uniform)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss, parts = self.loss_module(x, x, noise)
-        self._set_lr()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.optimizer_step(self.optimizer, loss)
         return {"loss": loss.item(), **{k: parts[k].item() for k in self.sum_keys[1:]}}
 
-    def _set_lr(self) -> None:
-        """The rate is a function of the global step, so resume needs no scheduler state."""
+    def lr_at(self, step: int) -> float | None:
         if self.cfg.lr_schedule == "constant":
-            return
-        total = self.cfg.epochs * self.steps_per_epoch
-        lr = 0.5 * self.cfg.lr * (1 + math.cos(math.pi * min(self.global_step / total, 1.0)))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            return None
+        return cosine_lr(self.cfg.lr, step, self.cfg.epochs * self.steps_per_epoch)
 
     def validate(self) -> dict[str, float]:
         if not len(self.data.val_x):

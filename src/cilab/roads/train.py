@@ -37,7 +37,7 @@ from torch import nn
 from cilab.core.config import option
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_write, read_json, read_jsonl, write_json
-from cilab.core.loop import EpochTrainer, resume_config
+from cilab.core.loop import EpochTrainer, cosine_lr, resume_config
 from cilab.core.seed import STREAM_SPLIT, derived_generator, seed_everything
 from cilab.roads.augment import AugmentConfig, augment, draw
 from cilab.roads.data import RoadsSet, load_training
@@ -238,23 +238,13 @@ class RoadsTrainer(EpochTrainer):
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         loss, parts = self.loss_module(x, m)
-        self._set_lr()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.optimizer_step(self.optimizer, loss)
         return {"loss": loss.item(), **{k: parts[k].item() for k in self.sum_keys[1:]}}
 
-    def _set_lr(self) -> None:
-        """Linear warm-up over 3% of the steps, then cosine decay to 0: a function of the step."""
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up over 3% of the steps, then cosine decay to 0."""
         total = self.cfg.epochs * self.steps_per_epoch
-        warm = max(1, round(0.03 * total))
-        t = self.global_step
-        if t < warm:
-            lr = self.cfg.lr * (t + 1) / warm
-        else:
-            lr = 0.5 * self.cfg.lr * (1 + math.cos(math.pi * min((t - warm) / (total - warm), 1)))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        return cosine_lr(self.cfg.lr, step, total, warmup=max(1, round(0.03 * total)))
 
     def validate(self) -> dict[str, float]:
         last = self.epoch + 1 == self.cfg.epochs
