@@ -132,24 +132,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         rows.append([name, summary[name]["features"], *(f"{m:.4f}" for m in _flat(summary[name]))])
     best = max(models, key=lambda n: summary[n]["auroc"][0])
     # family-wise importance of the best model, on its first repeat's held-out folds
-    fams = table.family_names() if best not in BASELINE_FAMILIES else ["hist10"]
-    col_fam = np.asarray(table.families)[model_columns(best, table)]
-    imp_jobs = [
-        delayed(family_importance)(
-            r.estimator,
-            X[np.ix_(r.test, model_columns(best, table))],
-            y[r.test],
-            fams,
-            col_fam,
-            roc_auc_score,
-            "classify",
-            cfg.importance_repeats,
-            cfg.seed + r.fold,
-        )
-        for r in results
-        if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
-    ]
-    imps = Parallel(n_jobs=cfg.workers)(imp_jobs)
+    fams, imps = best_model_importances(cfg, results, best, table, X, y, roc_auc_score, "classify")
     alone = family_alone(cfg, models[best], X, y, splits, table, "classify")
     alone_rows = [
         [
@@ -228,6 +211,40 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
 
 
 METRICS = ("accuracy", "auroc", "auprc")
+
+
+def best_model_importances(
+    cfg: ModelRunConfig,
+    results: list[FoldResult],
+    best: str,
+    table: FeatureTable,
+    X: np.ndarray,
+    y: np.ndarray,
+    metric: Any,
+    task: str,
+) -> tuple[list[str], list[np.ndarray]]:
+    """Family-wise permutation importances of model `best` on each of its held-out folds."""
+    from joblib import Parallel, delayed
+
+    fams = table.family_names() if best not in BASELINE_FAMILIES else ["hist10"]
+    cols = model_columns(best, table)
+    col_fam = np.asarray(table.families)[cols]
+    jobs = [
+        delayed(family_importance)(
+            r.estimator,
+            X[np.ix_(r.test, cols)],
+            y[r.test],
+            fams,
+            col_fam,
+            metric,
+            task,
+            cfg.importance_repeats,
+            cfg.seed + r.fold,
+        )
+        for r in results
+        if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
+    ]
+    return fams, Parallel(n_jobs=cfg.workers)(jobs)
 
 
 def family_alone(

@@ -25,15 +25,16 @@ from cilab.core.io import atomic_write, write_json
 from cilab.cosmo.classify import (
     ModelRunConfig,
     _names,
+    best_model_importances,
     family_alone,
     features_for,
     markdown_table,
     model_columns,
     write_table,
 )
-from cilab.cosmo.cv import FoldResult, family_importance, fit_fold, mean_std, single_threaded
+from cilab.cosmo.cv import FoldResult, fit_fold, mean_std, single_threaded
 from cilab.cosmo.layout import load_layout
-from cilab.cosmo.models import BASELINE_FAMILIES, REGRESSORS, pick
+from cilab.cosmo.models import REGRESSORS, pick
 
 
 def _mae(y: np.ndarray, pred: np.ndarray) -> float:
@@ -126,24 +127,7 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         truth = np.array([data.query_truth[i] for i in query.ids])
         for n in models:
             summary[n]["query_mae"] = float(np.mean(np.abs(truth - query_pred[n])))
-    fams = table.family_names() if best not in BASELINE_FAMILIES else ["hist10"]
-    col_fam = np.asarray(table.families)[model_columns(best, table)]
-    imp_jobs = [
-        delayed(family_importance)(
-            r.estimator,
-            X[np.ix_(r.test, model_columns(best, table))],
-            y[r.test],
-            fams,
-            col_fam,
-            _neg_mae,
-            "regress",
-            cfg.importance_repeats,
-            cfg.seed + r.fold,
-        )
-        for r in results
-        if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
-    ]
-    imps = Parallel(n_jobs=cfg.workers)(imp_jobs)
+    fams, imps = best_model_importances(cfg, results, best, table, X, y, _neg_mae, "regress")
     alone = family_alone(cfg, models[best], X, y, splits, table, "regress")
     alone_rows = [
         [fam, str(int(table.columns(fam).size)), _mae_pm([_mae(y[r.test], r.scores) for r in rs])]
