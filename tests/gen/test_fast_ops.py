@@ -109,14 +109,17 @@ def test_stock_forward_under_autocast_and_output_size():
 
 def test_vae_with_fast_layers_is_the_same_model():
     torch.manual_seed(0)
-    ref = VAE(latent_dim=2)
+    ref = VAE(latent_dim=2)  # the models use the fast layers; turn this one back to stock
+    for m in ref.modules():
+        if type(m) is FastConvTranspose2d:
+            m.__class__ = nn.ConvTranspose2d
     fast = copy.deepcopy(ref)
     assert use_fast_conv_transpose(fast) == 3
     assert use_fast_conv_transpose(fast) == 0  # idempotent
     assert list(fast.state_dict()) == list(ref.state_dict())
     assert all(isinstance(m, nn.ConvTranspose2d) for m in fast.decoder.body[::2])
     fresh = VAE(latent_dim=2)
-    use_fast_conv_transpose(fresh)
+    assert use_fast_conv_transpose(fresh) == 0  # already fast by default
     fresh.load_state_dict(ref.state_dict())  # a stock checkpoint loads unchanged
     x = torch.rand(16, 1, 28, 28)
     noise = torch.randn(1, 16, 2)
