@@ -75,7 +75,6 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
-    from joblib import Parallel, delayed
     from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
     from sklearn.model_selection import RepeatedStratifiedKFold
 
@@ -95,24 +94,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     X = table.X
     cv = RepeatedStratifiedKFold(n_splits=cfg.folds, n_repeats=cfg.repeats, random_state=cfg.seed)
     splits = list(cv.split(X, y))
-    jobs = [
-        delayed(fit_fold)(
-            name,
-            build(cfg.seed),
-            X,
-            y,
-            tr,
-            te,
-            model_columns(name, table),
-            k // cfg.folds,
-            k % cfg.folds,
-            "classify",
-            keep=k < cfg.folds,
-        )
-        for name, build in models.items()
-        for k, (tr, te) in enumerate(splits)
-    ]
-    results: list[FoldResult] = Parallel(n_jobs=cfg.workers)(jobs)
+    results = cross_validate(cfg, models, X, y, splits, table, "classify")
     rows, summary, curves, aucs = [], {}, {}, {}
     oof = {name: np.full(len(y), np.nan) for name in models}
     for name in models:
@@ -211,6 +193,38 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
 
 
 METRICS = ("accuracy", "auroc", "auprc")
+
+
+def cross_validate(
+    cfg: ModelRunConfig,
+    models: dict[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    table: FeatureTable,
+    task: str,
+) -> list[FoldResult]:
+    """Fit every model on every split in `--workers` processes; the first repeat's fits are kept."""
+    from joblib import Parallel, delayed
+
+    jobs = [
+        delayed(fit_fold)(
+            name,
+            build(cfg.seed),
+            X,
+            y,
+            tr,
+            te,
+            model_columns(name, table),
+            k // cfg.folds,
+            k % cfg.folds,
+            task,
+            keep=k < cfg.folds,
+        )
+        for name, build in models.items()
+        for k, (tr, te) in enumerate(splits)
+    ]
+    return Parallel(n_jobs=cfg.workers)(jobs)
 
 
 def best_model_importances(

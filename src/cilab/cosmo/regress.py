@@ -26,13 +26,14 @@ from cilab.cosmo.classify import (
     ModelRunConfig,
     _names,
     best_model_importances,
+    cross_validate,
     family_alone,
     features_for,
     markdown_table,
     model_columns,
     write_table,
 )
-from cilab.cosmo.cv import FoldResult, fit_fold, mean_std, single_threaded
+from cilab.cosmo.cv import mean_std, single_threaded
 from cilab.cosmo.layout import load_layout
 from cilab.cosmo.models import REGRESSORS, pick
 
@@ -84,24 +85,7 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     X, Xq = table.X, qtable.X
     cv = RepeatedKFold(n_splits=cfg.folds, n_repeats=cfg.repeats, random_state=cfg.seed)
     splits = list(cv.split(X))
-    jobs = [
-        delayed(fit_fold)(
-            name,
-            build(cfg.seed),
-            X,
-            y,
-            tr,
-            te,
-            model_columns(name, table),
-            k // cfg.folds,
-            k % cfg.folds,
-            "regress",
-            keep=k < cfg.folds,
-        )
-        for name, build in models.items()
-        for k, (tr, te) in enumerate(splits)
-    ]
-    results: list[FoldResult] = Parallel(n_jobs=cfg.workers)(jobs)
+    results = cross_validate(cfg, models, X, y, splits, table, "regress")
     summary: dict[str, Any] = {}
     oof = {name: np.full(len(y), np.nan) for name in models}
     for name in models:
