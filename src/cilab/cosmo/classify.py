@@ -78,7 +78,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    from cilab.cosmo.plots import importance_figure, roc_pr_figure
+    from cilab.cosmo.plots import roc_pr_figure
 
     if not cfg.out:
         raise CilabError("--out RUN_DIR is required")
@@ -162,27 +162,9 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     ]
     write_table(out / "oof_scores.csv", ["Id", "Actual", *models], oof_rows)
     roc_pr_figure(curves, aucs, out / "roc_pr.png", prevalence=float(y.mean()))
-    importance = {}
-    if imps:
-        allimp = np.concatenate(imps, axis=1)  # [families, folds*repeats]
-        m, s = (
-            allimp.mean(axis=1),
-            allimp.std(axis=1, ddof=1) if allimp.shape[1] > 1 else np.zeros(len(fams)),
-        )
-        importance = {f: (float(a), float(b)) for f, a, b in zip(fams, m, s, strict=True)}
-        write_table(
-            out / "importance.csv",
-            ["family", "auroc_drop_mean", "auroc_drop_std"],
-            [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
-        )
-        importance_figure(
-            fams,
-            m,
-            s,
-            "AUROC lost when the family is permuted",
-            f"family importance: {best}",
-            out / "importance.png",
-        )
+    importance = write_importance(
+        out, fams, imps, best, "auroc_drop", "AUROC lost when the family is permuted"
+    )
     metrics = {
         "task": "classify", "best": best, "results": summary, "importance": importance,
         "family_alone": {r[0]: {"auroc": r[2], "auprc": r[3]} for r in alone_rows},
@@ -259,6 +241,27 @@ def best_model_importances(
         if r.model == best and r.estimator is not None and cfg.importance_repeats > 0
     ]
     return fams, Parallel(n_jobs=cfg.workers)(jobs)
+
+
+def write_importance(
+    out: Path, fams: list[str], imps: list[np.ndarray], best: str, column: str, xlabel: str
+) -> dict[str, tuple[float, float]]:
+    """Mean ± std of the per-fold importances; importance.csv and importance.png in `out`."""
+    if not imps:
+        return {}
+    from cilab.cosmo.plots import importance_figure
+
+    allimp = np.concatenate(imps, axis=1)  # [families, folds*repeats]
+    m = allimp.mean(axis=1)
+    s = allimp.std(axis=1, ddof=1) if allimp.shape[1] > 1 else np.zeros(len(fams))
+    importance = {f: (float(a), float(b)) for f, a, b in zip(fams, m, s, strict=True)}
+    write_table(
+        out / "importance.csv",
+        ["family", f"{column}_mean", f"{column}_std"],
+        [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
+    )
+    importance_figure(fams, m, s, xlabel, f"family importance: {best}", out / "importance.png")
+    return importance
 
 
 def family_alone(

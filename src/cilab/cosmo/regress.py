@@ -31,6 +31,7 @@ from cilab.cosmo.classify import (
     features_for,
     markdown_table,
     model_columns,
+    write_importance,
     write_table,
 )
 from cilab.cosmo.cv import mean_std, single_threaded
@@ -67,7 +68,7 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     from joblib import Parallel, delayed
     from sklearn.model_selection import RepeatedKFold
 
-    from cilab.cosmo.plots import importance_figure, scatter_figure
+    from cilab.cosmo.plots import scatter_figure
 
     if not cfg.out:
         raise CilabError("--out RUN_DIR is required")
@@ -147,25 +148,9 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     index = {i: j for j, i in enumerate(query.ids)}
     write_submission(out / "submission.csv", order, query_pred[best][[index[i] for i in order]])
     scatter_figure(y, oof[best], f"{best}: out-of-fold predictions", out / "scatter.png")
-    importance = {}
-    if imps:
-        allimp = np.concatenate(imps, axis=1)
-        m = allimp.mean(axis=1)
-        s = allimp.std(axis=1, ddof=1) if allimp.shape[1] > 1 else np.zeros(len(fams))
-        importance = {f: (float(a), float(b)) for f, a, b in zip(fams, m, s, strict=True)}
-        write_table(
-            out / "importance.csv",
-            ["family", "mae_increase_mean", "mae_increase_std"],
-            [[f, f"{a:.5f}", f"{b:.5f}"] for f, (a, b) in importance.items()],
-        )
-        importance_figure(
-            fams,
-            m,
-            s,
-            "MAE added when the family is permuted",
-            f"family importance: {best}",
-            out / "importance.png",
-        )
+    importance = write_importance(
+        out, fams, imps, best, "mae_increase", "MAE added when the family is permuted"
+    )
     metrics = {
         "task": "regress", "best": best, "results": summary, "importance": importance,
         "family_alone": {r[0]: r[2] for r in alone_rows},
