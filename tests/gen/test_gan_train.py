@@ -90,6 +90,25 @@ def test_step_computes_the_tutorials_two_tape_gradients(small_mnist: Path, tmp_p
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
 
 
+def test_bf16_step_follows_the_fp32_step_and_keeps_fp32_weights(small_mnist: Path, tmp_path):
+    """--bf16 autocasts the networks only: same losses and gradients up to bf16 rounding (about
+    3 significant digits), weights and gradients stay fp32."""
+    runs = {}
+    for bf16 in (False, True):
+        trainer = GANTrainer(cfg_for(small_mnist, tmp_path / f"b{bf16}", dropout=0.0, bf16=bf16))
+        values = trainer.train_step(torch.arange(32))
+        grads = [p.grad.clone() for p in trainer.g_params + trainer.d_params]
+        runs[bf16] = values, grads, trainer
+    (v32, g32, _), (v16, g16, t16) = runs[False], runs[True]
+    assert v16["d_loss"] != v32["d_loss"]  # autocast really ran in bf16 ...
+    assert v16["d_loss"] == pytest.approx(v32["d_loss"], rel=0.02)  # ... to bf16 accuracy
+    assert v16["g_loss"] == pytest.approx(v32["g_loss"], rel=0.02)
+    assert all(g.dtype == torch.float32 for g in g16)
+    assert all(p.dtype == torch.float32 for p in t16.gan.parameters())
+    a, b = torch.cat([g.flatten() for g in g16]), torch.cat([g.flatten() for g in g32])
+    assert torch.linalg.vector_norm(a - b) <= 0.05 * torch.linalg.vector_norm(b)
+
+
 def test_minimax_loss_is_the_negated_fake_term(small_mnist: Path, tmp_path: Path) -> None:
     trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "m", gan_loss="minimax"))
     values = trainer.train_step(torch.arange(32))

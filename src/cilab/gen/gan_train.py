@@ -83,6 +83,11 @@ class GANTrainConfig:
     )
     seed: int = option(0, "random seed")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
+    bf16: bool = option(
+        False,
+        "bf16 autocast of both networks' forward passes (2-2.5x faster on CPUs with AMX or "
+        "AVX512-BF16 and on recent GPUs; losses, weights and optimizer state stay fp32)",
+    )
     log_every: int = option(20, "steps between TensorBoard step scalars")
 
     def __post_init__(self) -> None:
@@ -154,9 +159,11 @@ class GANTrainer(EpochTrainer):
         b = len(real)
 
         # -- phase 1: discriminator. Real images should score 1, generated ones 0. -------------
-        fake = self.generator(z)  # [b, 1, 28, 28]; its graph is kept for phase 2
-        logits = self.discriminator(torch.cat([real, fake]))  # [2b]; D has no BatchNorm, so one
-        real_logits, fake_logits = logits[:b], logits[b:]  # pass equals two separate ones
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            fake = self.generator(z)  # [b, 1, 28, 28]; its graph is kept for phase 2
+            logits = self.discriminator(torch.cat([real, fake]))  # [2b]; D has no BatchNorm, so
+        logits = logits.float()  # one pass equals two separate ones; the losses are fp32
+        real_logits, fake_logits = logits[:b], logits[b:]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward(inputs=self.d_params, retain_graph=True)
