@@ -77,6 +77,29 @@ def test_train_step_changes_weights(tiny_roads: Path, tmp_path: Path) -> None:
     assert len(changed) > len(before) // 2
 
 
+def test_bf16_step_matches_fp32_to_bf16_accuracy(tiny_roads: Path, tmp_path: Path) -> None:
+    """--bf16 autocasts the network only: the same loss up to bf16 rounding, fp32 weights."""
+    values = {}
+    for bf16 in (False, True):
+        trainer = RoadsTrainer(cfg_for(tiny_roads, tmp_path / f"r{bf16}", fold=0, bf16=bf16))
+        assert trainer.bf16 is bf16
+        values[bf16] = trainer.train_step(torch.arange(4))
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert values[True]["loss"] != values[False]["loss"]  # autocast really ran in bf16 ...
+    assert values[True]["loss"] == pytest.approx(values[False]["loss"], rel=0.02)  # ... closely
+
+
+def test_bf16_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cilab.core import device as dev
+
+    cpu = torch.device("cpu")
+    for has_amx in (False, True):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=has_amx: v)
+        assert dev.has_fast_bf16(cpu) is has_amx
+        assert dev.resolve_bf16(None, cpu) is has_amx  # auto
+        assert dev.resolve_bf16(True, cpu) is True and dev.resolve_bf16(False, cpu) is False
+
+
 def fold_weights(run: Path, k: int) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / f"fold_{k}/model.pt")["model"]
 

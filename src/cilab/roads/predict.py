@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cilab.core.checkpoint import load_checkpoint
-from cilab.core.device import resolve_device
+from cilab.core.device import resolve_bf16, resolve_device
 from cilab.core.errors import CilabError, DataError
 from cilab.core.io import read_json, write_json
 from cilab.roads.augment import d4, d4_inverse
@@ -64,6 +64,7 @@ def torch_probabilities(
     patch_output: bool,
     device: torch.device,
     channels_last: bool = False,
+    bf16: bool = False,
 ) -> np.ndarray:
     """Mean road probability over TTA symmetries and models.
 
@@ -83,7 +84,9 @@ def torch_probabilities(
         batch = batch.contiguous(memory_format=torch.channels_last)
     total = None
     for model in models:
-        p = torch.sigmoid(model(batch).float())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(batch)
+        p = torch.sigmoid(logits.float())
         p = torch.stack([d4_inverse(p[i], k) for i, k in enumerate(ks)]).mean(0)  # [1, ., .]
         total = p if total is None else total + p
     assert total is not None
@@ -149,6 +152,7 @@ class Predictor:
             self.patch_output,
             self.device,
             self.info.get("channels_last", False),
+            resolve_bf16(self.info.get("bf16", False), self.device),  # None: auto, per machine
         )
 
     def mask(self, image: np.ndarray, prob: np.ndarray | None = None) -> np.ndarray:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cilab.core.config import option
+from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_write, read_json, read_jsonl, write_json
 from cilab.core.loop import EpochTrainer, cosine_lr, resume_config
@@ -102,6 +103,11 @@ class RoadsTrainConfig:
     balanced: bool = option(True, "logreg balanced class weights (the course's choice)")
     val_every: int = option(10, "validate on the held-out fold every N epochs (and the last)")
     channels_last: bool = option(True, "channels-last memory format (faster on CPU here)")
+    bf16: bool | None = option(
+        None,
+        "bf16 autocast of the network (weights, loss and optimizer stay fp32); default: on "
+        "where bf16 is fast (CPUs with AMX: 3x faster U-Net steps; CUDA GPUs), else off",
+    )
     threads: int | None = option(
         None, "CPU threads for torch (default: torch's; 1 is far faster on oversubscribed cores)"
     )
@@ -177,18 +183,21 @@ def patch_targets(masks: torch.Tensor, stride: int, threshold: float) -> torch.T
 class _LossModule(nn.Module):
     """The forward pass with its loss, so DistributedDataParallel syncs the gradients."""
 
-    def __init__(self, model: nn.Module, cfg: RoadsTrainConfig) -> None:
+    def __init__(self, model: nn.Module, cfg: RoadsTrainConfig, bf16: bool) -> None:
         super().__init__()
         self.model = model
         self.patch_output = PATCH_OUTPUT[cfg.model]
         self.stride = round(PATCH * cfg.scale)  # type: ignore[operator]
         self.dice_weight = cfg.dice_weight
         self.gt_threshold = cfg.gt_threshold
+        self.bf16 = bf16
 
     def forward(
         self, x: torch.Tensor, masks: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = self.model(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(x)
+        logits = logits.float()  # the losses in fp32
         if self.patch_output:
             target = patch_targets(masks, self.stride, self.gt_threshold)
             bce = F.binary_cross_entropy_with_logits(logits, target)
@@ -215,7 +224,8 @@ class RoadsTrainer(EpochTrainer):
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
-        self.loss_module = self.ddp(_LossModule(self.model, cfg))
+        self.bf16 = resolve_bf16(cfg.bf16, self.device)
+        self.loss_module = self.ddp(_LossModule(self.model, cfg, self.bf16))
         return len(self.train_set)
 
     def _tensors(self, s: RoadsSet) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,7 +266,7 @@ class RoadsTrainer(EpochTrainer):
             for img, gt in zip(self.val_set.images, self.val_set.masks, strict=True):
                 prob = torch_probabilities(
                     [self.model], img, self.cfg.scale, "none", PATCH_OUTPUT[self.cfg.model],
-                    self.device, self.cfg.channels_last,
+                    self.device, self.cfg.channels_last, self.bf16,
                 )  # fmt: skip
                 stat = patch_statistic(prob, PATCH_OUTPUT[self.cfg.model])
                 default = 0.5 if PATCH_OUTPUT[self.cfg.model] else FOREGROUND_THRESHOLD
@@ -298,7 +308,7 @@ def _train_torch_fold(cfg: RoadsTrainConfig, k: int, resume: bool, typed: set[st
         [
             torch_probabilities(
                 [model], img, fcfg.scale, fcfg.tta, PATCH_OUTPUT[cfg.model], trainer.device,
-                fcfg.channels_last,
+                fcfg.channels_last, trainer.bf16,
             )
             for img in trainer.val_set.images
         ]
@@ -477,7 +487,8 @@ def summarize_cv(run_dir: Path, cfg: RoadsTrainConfig) -> dict[str, Any]:
         run_dir / "predictor.json",
         {"model": cfg.model, "folds": list(range(n_folds)), "patch_threshold": all_t,
          "tta": cfg.tta, "scale": cfg.scale, "morphology": cfg.morphology,
-         "morph_radius": cfg.morph_radius, "channels_last": cfg.channels_last},
+         "morph_radius": cfg.morph_radius, "channels_last": cfg.channels_last,
+         "bf16": cfg.bf16},
     )  # fmt: skip
     return summary
 
