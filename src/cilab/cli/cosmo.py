@@ -49,14 +49,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
     p.set_defaults(handler=_extract)
 
-    from cilab.cosmo.config import ModelRunConfig
+    from cilab.cosmo.config import ClassifyConfig, ModelRunConfig
 
-    for name, text in (
-        ("classify", "real vs not-real on labeled/: the exercise baseline and stronger models"),
-        ("regress", "scored/ -> similarity score, CV MAE, and submission.csv for query/"),
+    for name, text, cls in (
+        (
+            "classify",
+            "real vs not-real on labeled/: the exercise baseline, stronger models, a CNN (--cnn)",
+            ClassifyConfig,
+        ),
+        (
+            "regress",
+            "scored/ -> similarity score, CV MAE, and submission.csv for query/",
+            ModelRunConfig,
+        ),
     ):
         p = cmds.add_parser(name, help=text)
-        add_config_arguments(p, ModelRunConfig)
+        add_config_arguments(p, cls)
         p.add_argument("--config", metavar="FILE", help="YAML file of options (flags override it)")
         p.set_defaults(handler=_classify if name == "classify" else _regress)
 
@@ -116,9 +124,10 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from cilab.cosmo.classify import ModelRunConfig, run_classify
+    from cilab.cosmo.classify import run_classify
+    from cilab.cosmo.config import ClassifyConfig
 
-    cfg = config_from_namespace(ModelRunConfig, args)
+    cfg = config_from_namespace(ClassifyConfig, args)
     m = run_classify(cfg, progress=True)
     print(m["cv"])
     for name, r in m["results"].items():
@@ -127,7 +136,14 @@ def _classify(args: argparse.Namespace) -> int:
             f"{name:>18s}  accuracy {acc[0]:.3f} ± {acc[1]:.3f}  AUROC {auroc[0]:.3f} ± "
             f"{auroc[1]:.3f}  AUPRC {auprc[0]:.3f} ± {auprc[1]:.3f}"
         )
-    print(f"best: {m['best']}; results in {cfg.out}")
+    if "cnn" in m:
+        c = m["cnn"]
+        print(
+            f"CNN: {c['splits']} splits, {c['split_seconds']:.1f} s each "
+            f"({c['split_seconds_per_1000_train_images']:.1f} s per 1000 training images, "
+            f"{c['epochs']} epochs at {c['input_side']} px)"
+        )
+    print(f"best feature model: {m['best']}; results in {cfg.out}")
     return 0
 
 

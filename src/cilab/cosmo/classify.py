@@ -2,7 +2,10 @@
 
 Repeated stratified k-fold CV of every model; a results table (mean ± std of accuracy, AUROC,
 AUPRC over all folds), ROC and PR curves of the first repeat's out-of-fold scores, and the
-family-wise permutation importance of the best model on its held-out folds.
+family-wise permutation importance of the best model on its held-out folds. With `--cnn`, a CNN
+trained on each split's training images adds the rows `cnn` and `cnn-embed+<model>` on the same
+splits (`cilab.cosmo.cnn_cv`); "best" stays the best feature model, whose importances are
+per feature family.
 
 Run directory: config.json, features.json (extraction stats), results.csv, results.md,
 oof_scores.csv, importance.csv, roc_pr.png, importance.png, metrics.json.
@@ -22,19 +25,23 @@ import numpy as np
 from cilab.core.config import to_dict
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_write, write_json
-from cilab.cosmo.config import ModelRunConfig
+from cilab.cosmo.config import ClassifyConfig, ModelRunConfig
 from cilab.cosmo.cv import FoldResult, family_importance, fit_fold, mean_std
 from cilab.cosmo.extract import FeatureTable, default_cache_dir, extract_features
 from cilab.cosmo.layout import Split, image_size, load_layout
 from cilab.cosmo.models import BASELINE_FAMILIES, CLASSIFIERS, pick
 
 
+def cache_dir(cfg: ModelRunConfig) -> Path | None:
+    if not cfg.cache:
+        return None
+    return Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+
+
 def features_for(
     cfg: ModelRunConfig, split: Split, progress: bool
 ) -> tuple[FeatureTable, dict[str, Any]]:
-    cache = None
-    if cfg.cache:
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache = cache_dir(cfg)
     size = image_size(split.paths[0])
     table, stats = extract_features(
         split.paths, split.ids, cfg.family_list(), cfg.workers, cache, size, progress
@@ -74,7 +81,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
+def run_classify(cfg: ClassifyConfig, progress: bool = False) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
     from sklearn.model_selection import RepeatedStratifiedKFold
 
@@ -95,9 +102,18 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     cv = RepeatedStratifiedKFold(n_splits=cfg.folds, n_repeats=cfg.repeats, random_state=cfg.seed)
     splits = list(cv.split(X, y))
     results = cross_validate(cfg, models, X, y, splits, table, "classify")
+    n_features = {name: int(model_columns(name, table).size) for name in models}
+    cnn_info = None
+    if cfg.cnn:
+        from cilab.cosmo.cnn_cv import cnn_rows
+
+        cnn_results, cnn_features, cnn_info = cnn_rows(cfg, split, y, splits, out, cache_dir(cfg))
+        results += cnn_results
+        n_features.update(cnn_features)
+    names = list(n_features)  # the table's rows: the feature models, then the CNN's
     rows, summary, curves, aucs = [], {}, {}, {}
-    oof = {name: np.full(len(y), np.nan) for name in models}
-    for name in models:
+    oof = {name: np.full(len(y), np.nan) for name in names}
+    for name in names:
         mine = [r for r in results if r.model == name]
         acc = [accuracy_score(y[r.test], r.predictions) for r in mine]
         auroc = [roc_auc_score(y[r.test], r.scores) for r in mine]
@@ -107,7 +123,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
                 oof[name][r.test] = r.scores
         summary[name] = {
             "accuracy": mean_std(acc), "auroc": mean_std(auroc), "auprc": mean_std(auprc),
-            "features": int(model_columns(name, table).size),
+            "features": n_features[name],
         }  # fmt: skip
         curves[name] = (y, oof[name])
         aucs[name] = (summary[name]["auroc"][0], summary[name]["auprc"][0])
@@ -147,7 +163,7 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
             str(summary[n]["features"]),
             *(_pm(summary[n][m]) for m in ("accuracy", "auroc", "auprc")),
         ]
-        for n in models
+        for n in names
     ]
     md = markdown_table(["model", "features", "accuracy", "AUROC", "AUPRC"], md_rows)
     cv_line = f"{cfg.repeats}× repeated stratified {cfg.folds}-fold CV, {len(y)} images"
@@ -157,10 +173,10 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         write_table(out / "families.csv", ["family", "features", "auroc", "auprc"], alone_rows)
     atomic_write(out / "results.md", lambda f: f.write(f"{cv_line}\n\n{md}".encode()))
     oof_rows = [
-        [ident, int(y[j]), *(f"{oof[n][j]:.6g}" for n in models)]
+        [ident, int(y[j]), *(f"{oof[n][j]:.6g}" for n in names)]
         for j, ident in enumerate(split.ids)
     ]
-    write_table(out / "oof_scores.csv", ["Id", "Actual", *models], oof_rows)
+    write_table(out / "oof_scores.csv", ["Id", "Actual", *names], oof_rows)
     roc_pr_figure(curves, aucs, out / "roc_pr.png", prevalence=float(y.mean()))
     importance = write_importance(
         out, fams, imps, best, "auroc_drop", "AUROC lost when the family is permuted"
@@ -170,6 +186,8 @@ def run_classify(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
         "family_alone": {r[0]: {"auroc": r[2], "auprc": r[3]} for r in alone_rows},
         "features": feat_info, "seconds": round(time.perf_counter() - t0, 1), "cv": cv_line,
     }  # fmt: skip
+    if cnn_info is not None:
+        metrics["cnn"] = cnn_info
     write_json(out / "metrics.json", json.loads(json.dumps(metrics)))
     return metrics
 

@@ -7,6 +7,7 @@ dataclasses to build its flags.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cilab.core.config import option
 
@@ -75,3 +76,51 @@ class ModelRunConfig:
         if "hist10" not in names:
             names.insert(0, "hist10")  # the baseline needs it
         return names
+
+
+@dataclass
+class ClassifyConfig(ModelRunConfig):
+    """`classify`'s options: the shared ones and the CNN's (off unless `--cnn`)."""
+
+    cnn: bool = option(
+        False, "also train a CNN on each CV split: rows cnn and cnn-embed+<cnn-embed-model>"
+    )
+    cnn_factor: int = option(8, "max-pooling factor of the CNN's input (1000 px -> 125 px at 8)")
+    cnn_epochs: int = option(12, "CNN epochs per split")
+    cnn_batch_size: int = option(32, "CNN images per step")
+    cnn_lr: float = option(3e-3, "CNN peak AdamW learning rate (warm-up, then cosine decay)")
+    cnn_width: int = option(8, "CNN channels of the first block (doubling per block)")
+    cnn_embed_dim: int = option(32, "size of the CNN embedding fed to --cnn-embed-model")
+    cnn_embed_model: str = option("logreg", "classify model fitted on each split's embeddings")
+    cnn_device: Literal["auto", "cpu", "cuda"] = option("auto", "CNN device; auto picks CUDA")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("cnn_factor", "cnn_epochs", "cnn_batch_size", "cnn_width", "cnn_embed_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be ≥ 1")
+        if self.cnn_lr <= 0:
+            raise ValueError("cnn-lr must be > 0")
+
+
+@dataclass
+class CNNConfig:
+    """One CV split's CNN training run (built by `cilab.cosmo.cnn_cv` from a ClassifyConfig).
+
+    Saved in the split's folder; a rerun reuses or resumes the folder only if this matches.
+    """
+
+    out: str = option("runs/cosmo-cnn", "the split's run directory")
+    factor: int = option(8, "max-pooling factor of the input images")
+    epochs: int = option(12, "passes over the split's training images")
+    max_steps: int | None = option(None, "stop after this many steps (tests)")
+    batch_size: int = option(32, "images per step")
+    lr: float = option(3e-3, "peak AdamW learning rate")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    width: int = option(8, "channels of the first block")
+    embed_dim: int = option(32, "size of the embedding")
+    seed: int = option(0, "initialization, batch order and augmentation")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
+    log_every: int = option(10, "steps between TensorBoard step scalars")
+    channels_last: bool = option(True, "channels-last memory format (2x faster on CPU here)")
+    data: str = option("", "digest of the training images and labels (no reuse across data)")
