@@ -1,26 +1,32 @@
-"""Training throughput of the exercise VAE: a tutorial PyTorch loop, cilab's loop, and the peer.
+"""Training throughput of the exercise VAE or the tutorial's DCGAN: a plain PyTorch loop,
+cilab's loop, and the tutorial's own code (the peer), side by side in one run.
 
-The model is the exercise VAE (2-D latent, grey-level targets, Bernoulli loss + KL, Adam 1e-3,
-batch 256). Loops measured side by side in one run (see benchmarks/README.md):
+`--model vae` (default): the exercise VAE (2-D latent, grey-level targets, Bernoulli loss + KL,
+Adam 1e-3, batch 256). `--model dcgan`: the DCGAN of the TensorFlow tutorial (Problem 3; two
+Adam 1e-4, batch 256). Loops (see benchmarks/README.md for what each one runs):
 
-- plain: the loop a PyTorch tutorial writes: DataLoader(TensorDataset(x_float), batch_size=256,
-  shuffle=True), `cilab.gen.models.vae.VAE`, its `loss`, zero_grad / backward / step.
-- cilab: cilab's real training loop (`cilab.gen.train` trainer, `fit(max_steps)`), as committed.
-- cilab-ddp2: the same under `torchrun --nproc_per_node=2` (gloo, one thread per process).
-- cilab-fast, cilab-fast-ddp2: the same with the changes proposed in
-  `cilab.gen.models.fast_ops` (FastConvTranspose2d, keep_freed_memory) applied at run time.
-- keras (with --peers): a reproduction of the Keras VAE example (its own architecture, batch 128)
-  on tensorflow-cpu from the separate venv .venv-bench.
+- plain: the loop a PyTorch user writes from the tutorial: DataLoader(TensorDataset(x_float),
+  batch_size=256, shuffle=True) and cilab's model; for the DCGAN the tutorial's train_step
+  (`gen_workers.TutorialDCGANStep`).
+- cilab: cilab's real training loop (the trainer's `fit()` with max_steps), as committed.
+- vae: cilab-ddp2 (torchrun, 2 procs x 1 thread, gloo), cilab-fast, cilab-fast-ddp2 (the changes
+  proposed in `cilab.gen.models.fast_ops` applied at run time), *-passive (OMP_WAIT_POLICY).
+- dcgan: cilab-bf16 (`GANTrainConfig(bf16=True)`), cilab-ddp2, cilab-bf16-ddp2.
+- peer (with --peers), on tensorflow-cpu from the separate venv .venv-bench: keras (vae; a
+  reproduction of the Keras VAE example, its own architecture, batch 128) or tf (dcgan; a
+  reproduction of the TensorFlow DCGAN tutorial's code, benchmarks/peers/tf_dcgan.py).
 
 Every measurement is a fresh process (settings such as threads or allocator options never leak
 from one loop to another); repetitions are interleaved, alternating the order, so background
 load hits every loop alike. A loop's number is images/s over `--steps` steps after `--warmup`
 untimed ones; the table gives the median and the min-max over `--repeats`. GFLOP/s counts the
-model's training FLOPs (forward + backward, counted once with torch's FlopCounterMode; the Keras
-model analytically) against a 2048x2048 fp32 matmul measured in the same run.
+training FLOPs per image of the step each loop runs (forward + backward, counted with torch's
+FlopCounterMode and checked against an analytic count; the peers' analytically) against a
+2048x2048 fp32 matmul measured in the same run. The workers are in benchmarks/gen_workers.py.
 
     python benchmarks/bench_gen.py                      # MNIST from $CILAB_DATA
     python benchmarks/bench_gen.py --peers --repeats 5 --out results.json
+    python benchmarks/bench_gen.py --model dcgan --peers --repeats 3 --out dcgan.json
     python benchmarks/bench_gen.py --quick --synthetic   # a few seconds, no data needed
 """
 
@@ -36,66 +42,44 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-KERAS_SCRIPT = ROOT / "benchmarks" / "peers" / "keras_vae.py"
-DEFAULT_KERAS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+PEERS = ROOT / "benchmarks" / "peers"
+DEFAULT_PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BATCH = 256
 KERAS_BATCH = 128
+
+
+def workers() -> ModuleType:
+    """benchmarks/gen_workers.py, the measured loops (benchmarks/ is not a package)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import gen_workers
+
+    return gen_workers
 
 
 @dataclass(frozen=True)
 class Loop:
     name: str
     what: str
-    worker: str = ""  # plain, cilab, cilab-fast; "" for the peer
+    worker: str = ""  # gen_workers.WORKERS[model][worker]; "" for the peer
     procs: int = 1
     peer: bool = False
     env: tuple[tuple[str, str], ...] = ()  # set for this loop's processes only
+    batch: int = BATCH
+    flops: str = "cilab"  # which of the model's FLOP counts this loop's step executes
 
 
 PASSIVE = (("OMP_WAIT_POLICY", "PASSIVE"),)
-LOOPS: dict[str, Loop] = {
-    loop.name: loop
-    for loop in (
-        Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam", "plain"),
-        Loop("plain-passive", "plain with OMP_WAIT_POLICY=PASSIVE", "plain", env=PASSIVE),
-        Loop("cilab", "cilab trainer fit() as committed", "cilab"),
-        Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", procs=2),
-        Loop(
-            "cilab-fast",
-            "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)",
-            "cilab-fast",
-        ),
-        Loop(
-            "cilab-fast-passive",
-            "cilab-fast with OMP_WAIT_POLICY=PASSIVE",
-            "cilab-fast",
-            env=PASSIVE,
-        ),
-        Loop(
-            "cilab-fast-ddp2",
-            "cilab-fast under torchrun, 2 procs x 1 thread",
-            "cilab-fast",
-            procs=2,
-        ),
-        Loop("keras", "peer: Keras VAE example reproduction, tensorflow-cpu, batch 128", peer=True),
-    )
-}
-DEFAULT_LOOPS = (
-    "plain",
-    "cilab",
-    "cilab-ddp2",
-    "cilab-fast",
-    "cilab-fast-passive",
-    "cilab-fast-ddp2",
-)
 # Variables that change how the loops run; cleared so only a loop's own `env` sets them.
 TUNING_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
-QUICK_LOOPS = ("plain", "cilab", "cilab-fast")
 
 
 # -- FLOPs -----------------------------------------------------------------------------------
@@ -140,19 +124,60 @@ def analytic_train_flops(arch: str) -> float:
     return float(2 * (3 * sum(layers) - layers[0]))
 
 
-def counted_train_flops(batch: int = 32) -> float:
-    """FLOPs per image of one VAE training step (loss forward + backward), by FlopCounterMode."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+def analytic_dcgan_flops(step: str) -> float:
+    """FLOPs per training image (b images a step) of one DCGAN step, conv/dense layers only.
 
-    from cilab.gen.models.vae import VAE
+    Both steps run G forward on b noise vectors and D forward on 2b images (b real, b fake).
+    D's loss back-propagates to D's weights: weight gradients on 2b images, input gradients on
+    2b images for every layer but the first. G's loss back-propagates through D to G: D's input
+    gradients, then G's weight gradients and input gradients (but the first layer's) on b.
+    `tutorial` (the tutorial's two tapes; the plain loop and the TF peer): D's input gradients
+    on the b fakes. `cilab` (GANTrainer, one D pass over cat([real, fake])): on all 2b images,
+    the real half's output gradient being zero.
+    """
+    if step not in ("tutorial", "cilab"):
+        raise ValueError(step)
+    g_layers = [
+        100 * 7 * 7 * 256,  # Dense
+        _deconv_macs(256, 128, 5, 7),
+        _deconv_macs(128, 64, 5, 7),
+        _deconv_macs(64, 1, 5, 14),
+    ]
+    d_layers = [_conv_macs(1, 64, 5, 14), _conv_macs(64, 128, 5, 7), 128 * 7 * 7]
+    g, d = sum(g_layers), sum(d_layers)
+    g_loss_through_d = (1 if step == "tutorial" else 2) * d
+    macs = g + 2 * d + 2 * d + 2 * (d - d_layers[0]) + g_loss_through_d + g + (g - g_layers[0])
+    return float(2 * macs)
 
-    torch.manual_seed(0)
-    model = VAE(latent_dim=2)
-    x = torch.rand(batch, 1, 28, 28)
-    with FlopCounterMode(display=False) as counter:
-        model.loss(x, x).loss.backward()
-    return counter.get_total_flops() / batch
+
+FlopCounts = tuple[dict[str, float], dict[str, float]]
+
+
+def vae_flops(data_dir: str) -> FlopCounts:
+    """Per Loop.flops key the FLOPs per image applied, and the counts the JSON records."""
+    counted = workers().counted_vae_flops()
+    keras = analytic_train_flops("keras")
+    meta = {"cilab_counted": counted, "cilab_analytic": analytic_train_flops("cilab")}
+    return {"cilab": counted, "keras": keras}, {**meta, "keras_analytic": keras}
+
+
+def dcgan_flops(data_dir: str) -> FlopCounts:
+    counted = workers().counted_dcgan_flops(data_dir)
+    meta = {
+        "cilab_counted": counted["cilab"],
+        "cilab_analytic": analytic_dcgan_flops("cilab"),
+        "tutorial_counted": counted["tutorial"],
+        "tutorial_analytic": analytic_dcgan_flops("tutorial"),
+    }
+    return counted, meta
+
+
+def dcgan_flops_line(flops: dict[str, float]) -> str:
+    return (
+        f"training MFLOP per image: {flops['tutorial'] / 1e6:.1f} in the tutorial's step "
+        f"(plain, tf), {flops['cilab'] / 1e6:.1f} in cilab's (G's loss back-propagates "
+        "through D's one pass over real + fake)"
+    )
 
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -170,114 +195,102 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-# -- workers (each runs in its own process) --------------------------------------------------
-class _Window:
-    """Wall and CPU time from the end of step `warmup` to the end of step `warmup + steps`."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.images, self.t0, self.c0 = warmup, 0, 0.0, 0.0
-        self.seconds = self.cpu_s = 0.0
-
-    def step_done(self, step: int, images: int) -> None:
-        if step == self.warmup:
-            self.t0, self.c0 = time.perf_counter(), time.process_time()
-        elif step > self.warmup:
-            self.images += images
-            self.seconds = time.perf_counter() - self.t0
-            self.cpu_s = time.process_time() - self.c0
+@dataclass(frozen=True)
+class Model:
+    name: str  # --model
+    title: str  # the table's
+    loops: dict[str, Loop]
+    default_loops: tuple[str, ...]
+    quick_loops: tuple[str, ...]
+    peer_script: Path
+    flops: Callable[[str], FlopCounts]  # (data_dir) -> per Loop.flops key, JSON meta
+    flops_line: Callable[[dict[str, float]], str] | None = None  # a table header line
 
 
-def worker_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from cilab.data.mnist import load_mnist
-    from cilab.gen.models.vae import VAE
-
-    torch.manual_seed(0)
-    x_float = load_mnist("train", "mnist", data_dir, download=False).images.unsqueeze(1).float()
-    x_float /= 255.0
-    loader = DataLoader(TensorDataset(x_float), batch_size=BATCH, shuffle=True)
-    model = VAE(latent_dim=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    window, step, loss_sum = _Window(warmup), 0, 0.0
-    while step < warmup + steps:
-        for (x,) in loader:
-            loss = model.loss(x, x).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(x)
-            step += 1
-            window.step_done(step, len(x))
-            if step == warmup + steps:
-                break
-    return {
-        "images": window.images,
-        "seconds": window.seconds,
-        "cpu_s": window.cpu_s,
-        "threads": torch.get_num_threads(),
-        "final_loss": loss.item(),
-    }
+def _loops(*loops: Loop) -> dict[str, Loop]:
+    return {loop.name: loop for loop in loops}
 
 
-def worker_cilab(data_dir: str, steps: int, warmup: int, fast: bool) -> dict[str, Any]:
-    import torch
-
-    from cilab.gen import train as gen_train
-
-    if fast:  # the proposed changes, applied from outside until they are merged
-        from cilab.gen.models import fast_ops
-
-        fast_ops.keep_freed_memory()
-        build = gen_train.build_gen_model
-
-        def build_fast(cfg: Any) -> Any:
-            model = build(cfg)
-            fast_ops.use_fast_conv_transpose(model)
-            return model
-
-        gen_train.build_gen_model = build_fast
-    trainer_cls = getattr(gen_train, "GenTrainer", None) or gen_train.Trainer
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    with tempfile.TemporaryDirectory(prefix="bench_gen_") as tmp:
-        cfg = gen_train.GenTrainConfig(
-            model="vae",
-            data_dir=data_dir,
-            out=str(Path(tmp) / "run"),
-            epochs=10_000,
-            max_steps=warmup + steps,
-            batch_size=BATCH,
-            lr=1e-3,
-            latent_dim=2,
-            val_size=0,
-            device="cpu",
-            seed=0,
-        )
-        trainer = trainer_cls(cfg)
-        window = _Window(warmup)
-        trainer.fit(on_step=lambda t: window.step_done(t.global_step, BATCH))
-    return {
-        "images": window.images,
-        "seconds": window.seconds,
-        "cpu_s": window.cpu_s,
-        "threads": torch.get_num_threads(),
-        "procs": world,
-    }
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    if args.worker == "plain":
-        result = worker_plain(args.data_dir, args.steps, args.warmup)
-    elif args.worker in ("cilab", "cilab-fast"):
-        result = worker_cilab(args.data_dir, args.steps, args.warmup, args.worker == "cilab-fast")
-    else:
-        raise SystemExit(f"unknown worker {args.worker!r}")
-    if int(os.environ.get("RANK", "0")) == 0:
-        result["img_per_s"] = result["images"] / result["seconds"]
-        Path(args.json_out).write_text(json.dumps(result))
-    return 0
+MODELS: dict[str, Model] = {
+    "vae": Model(
+        name="vae",
+        title="VAE",
+        loops=_loops(
+            Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam", "plain"),
+            Loop("plain-passive", "plain with OMP_WAIT_POLICY=PASSIVE", "plain", env=PASSIVE),
+            Loop("cilab", "cilab trainer fit() as committed", "cilab"),
+            Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", 2),
+            Loop(
+                "cilab-fast",
+                "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)",
+                "cilab-fast",
+            ),
+            Loop(
+                "cilab-fast-passive",
+                "cilab-fast with OMP_WAIT_POLICY=PASSIVE",
+                "cilab-fast",
+                env=PASSIVE,
+            ),
+            Loop(
+                "cilab-fast-ddp2",
+                "cilab-fast under torchrun, 2 procs x 1 thread",
+                "cilab-fast",
+                procs=2,
+            ),
+            Loop(
+                "keras",
+                "peer: Keras VAE example reproduction, tensorflow-cpu, batch 128",
+                peer=True,
+                batch=KERAS_BATCH,
+                flops="keras",
+            ),
+        ),
+        default_loops=(
+            "plain",
+            "cilab",
+            "cilab-ddp2",
+            "cilab-fast",
+            "cilab-fast-passive",
+            "cilab-fast-ddp2",
+        ),
+        quick_loops=("plain", "cilab", "cilab-fast"),
+        peer_script=PEERS / "keras_vae.py",
+        flops=vae_flops,
+    ),
+    "dcgan": Model(
+        name="dcgan",
+        title="DCGAN",
+        loops=_loops(
+            Loop(
+                "plain",
+                "tutorial step in PyTorch: DataLoader(TensorDataset), D(real) and D(fake), "
+                "two autograd.grad, two Adam",
+                "plain",
+                flops="tutorial",
+            ),
+            Loop("cilab", "cilab GANTrainer fit() as committed", "cilab"),
+            Loop("cilab-bf16", "cilab with bf16=True (autocast forward passes)", "cilab-bf16"),
+            Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", 2),
+            Loop(
+                "cilab-bf16-ddp2",
+                "cilab-bf16 under torchrun, 2 procs x 1 thread",
+                "cilab-bf16",
+                procs=2,
+            ),
+            Loop(
+                "tf",
+                "peer: TensorFlow DCGAN tutorial reproduction, tensorflow-cpu, batch 256",
+                peer=True,
+                flops="tutorial",
+            ),
+        ),
+        default_loops=("plain", "cilab", "cilab-bf16", "cilab-ddp2", "cilab-bf16-ddp2"),
+        quick_loops=("plain", "cilab", "cilab-bf16"),
+        peer_script=PEERS / "tf_dcgan.py",
+        flops=dcgan_flops,
+        flops_line=dcgan_flops_line,
+    ),
+}
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -299,9 +312,9 @@ def write_synthetic_mnist(folder: Path, n_train: int, n_test: int = 512) -> Path
     return folder
 
 
-def keras_python(args: argparse.Namespace) -> str | None:
+def peer_python(args: argparse.Namespace) -> str | None:
     """The peer venv's interpreter when it has TensorFlow, else None (with the reason printed)."""
-    py = Path(args.keras_python)
+    py = Path(args.peer_python)
     if not py.exists():
         print(
             f"peer skipped: no {py}; create it with:\n  python3 -m venv .venv-bench && "
@@ -319,7 +332,9 @@ def keras_python(args: argparse.Namespace) -> str | None:
     return str(py)
 
 
-def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None) -> dict:
+def measure(
+    model: Model, loop: Loop, args: argparse.Namespace, data_dir: str, ppy: str | None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_gen_") as tmp:
         out = Path(tmp) / "result.json"
         common = [
@@ -332,11 +347,12 @@ def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None
             "--json-out",
             str(out),
         ]
+        worker = [__file__, "--model", model.name, "--worker", loop.worker, *common]
         paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {k: v for k, v in os.environ.items() if k not in TUNING_VARS}
         env.update({"PYTHONPATH": os.pathsep.join(paths), **dict(loop.env)})
         if loop.peer:
-            cmd = [str(kpy), str(KERAS_SCRIPT), *common]
+            cmd = [str(ppy), str(model.peer_script), *common]
         elif loop.procs > 1:
             env["OMP_NUM_THREADS"] = "1"  # torchrun's own default; made explicit
             cmd = [
@@ -345,13 +361,10 @@ def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None
                 "torch.distributed.run",
                 "--standalone",
                 f"--nproc_per_node={loop.procs}",
-                __file__,
-                "--worker",
-                loop.worker,
-                *common,
+                *worker,
             ]
         else:  # torch's default threads, as the tutorial and cilab run
-            cmd = [sys.executable, __file__, "--worker", loop.worker, *common]
+            cmd = [sys.executable, *worker]
         load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
         if proc.returncode != 0 or not out.exists():
@@ -362,17 +375,23 @@ def measure(loop: Loop, args: argparse.Namespace, data_dir: str, kpy: str | None
         return result
 
 
-def summarize(name: str, runs: list[dict], flops: float, peak: float) -> dict[str, Any]:
+def run_worker(args: argparse.Namespace) -> int:
+    result = workers().run(args.model, args.worker, args.data_dir, args.steps, args.warmup)
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(args.json_out).write_text(json.dumps(result))
+    return 0
+
+
+def summarize(loop: Loop, runs: list[dict], flops: float, peak: float) -> dict[str, Any]:
     rates = [r["img_per_s"] for r in runs]
     med = statistics.median(rates)
-    loop = LOOPS[name]
     return {
-        "loop": name,
+        "loop": loop.name,
         "what": loop.what,
         "procs": loop.procs,
         "env": dict(loop.env),
         "threads_per_proc": runs[0].get("threads"),
-        "batch_size": KERAS_BATCH if loop.peer else BATCH,
+        "batch_size": loop.batch,
         "img_per_s": {"median": med, "min": min(rates), "max": max(rates)},
         "train_flops_per_image": flops,
         "gflops": med * flops / 1e9,
@@ -381,13 +400,14 @@ def summarize(name: str, runs: list[dict], flops: float, peak: float) -> dict[st
     }
 
 
-def markdown(rows: list[dict], meta: dict) -> str:
+def markdown(model: Model, rows: list[dict], meta: dict, flops: dict[str, float]) -> str:
     base = next((r["img_per_s"]["median"] for r in rows if r["loop"] == "plain"), None)
     lines = [
-        f"VAE training throughput, {meta['date']}, {meta['machine']}",
+        f"{model.title} training throughput, {meta['date']}, {meta['machine']}",
         f"torch {meta['torch']}, fp32 2048x2048 matmul {meta['matmul_gflops']:.0f} GFLOP/s; "
         f"{meta['steps']} timed steps after {meta['warmup']} warm-up, {meta['repeats']} repeats"
         f"{', synthetic data' if meta['synthetic'] else ''}",
+        *([model.flops_line(flops)] if model.flops_line else []),
         "",
         "| loop | procs x threads | batch | img/s median | min - max | vs plain | GFLOP/s "
         "| of matmul |",
@@ -426,27 +446,35 @@ def git_commit() -> str | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description="Training images/s of the exercise VAE: tutorial PyTorch loop vs cilab's "
-        "loop (1 process and torchrun x2) vs the Keras example (--peers). Prints a Markdown "
-        "table; --out also writes JSON.",
+        description="Training images/s of the exercise VAE or the tutorial's DCGAN: a plain "
+        "PyTorch loop vs cilab's loop (1 process and torchrun x2) vs the tutorial's own "
+        "TensorFlow code (--peers). Prints a Markdown table; --out also writes JSON.",
     )
+    p.add_argument("--model", choices=tuple(MODELS), default="vae", help="default vae")
     p.add_argument("--steps", type=int, default=100, help="timed steps per run (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="runs per loop, interleaved (default 3)")
+    quick = "; ".join(f"{m.name}: {','.join(m.quick_loops)}" for m in MODELS.values())
     p.add_argument(
         "--quick",
         action="store_true",
-        help=f"a few seconds: 5 steps, 2 warm-up, 1 repeat, loops {','.join(QUICK_LOOPS)}",
+        help=f"a few seconds: 5 steps, 2 warm-up, 1 repeat, loops {quick}",
+    )
+    choices = "; ".join(
+        f"{m.name}: {', '.join(m.loops)} (default {','.join(m.default_loops)})"
+        for m in MODELS.values()
+    )
+    p.add_argument("--loops", default=None, help=f"comma-separated, from {choices}")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="add the peer: keras (vae) or tf (dcgan); needs .venv-bench",
     )
     p.add_argument(
-        "--loops",
-        default=None,
-        help=f"comma-separated, from {', '.join(LOOPS)} (default {','.join(DEFAULT_LOOPS)})",
-    )
-    p.add_argument("--peers", action="store_true", help="add the Keras peer (needs .venv-bench)")
-    p.add_argument(
+        "--peer-python",
         "--keras-python",
-        default=str(DEFAULT_KERAS_PYTHON),
+        dest="peer_python",
+        default=str(DEFAULT_PEER_PYTHON),
         help="interpreter of the venv with tensorflow-cpu (default .venv-bench/bin/python)",
     )
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default $CILAB_DATA)")
@@ -462,14 +490,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name} must be >= 1")
     if args.warmup < 1:
         p.error("--warmup must be >= 1")
-    names = (
-        args.loops.split(",") if args.loops else list(QUICK_LOOPS if args.quick else DEFAULT_LOOPS)
-    )
-    if args.peers and "keras" not in names:
-        names.append("keras")
-    unknown = [n for n in names if n not in LOOPS]
+    model = MODELS[args.model]
+    names = args.loops.split(",") if args.loops else None
+    names = names or list(model.quick_loops if args.quick else model.default_loops)
+    peer = next(name for name, loop in model.loops.items() if loop.peer)
+    if args.peers and peer not in names:
+        names.append(peer)
+    unknown = [n for n in names if n not in model.loops]
     if unknown:
-        p.error(f"unknown loop(s) {', '.join(unknown)}; choose from {', '.join(LOOPS)}")
+        p.error(
+            f"unknown {args.model} loop(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(model.loops)}"
+        )
     args.loop_names = names
     return args
 
@@ -480,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(args)
     import torch
 
+    model = MODELS[args.model]
     with tempfile.TemporaryDirectory(prefix="bench_gen_data_") as tmp:
         if args.synthetic:
             need = (args.steps + args.warmup) * BATCH
@@ -492,9 +525,9 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-        loops = [LOOPS[n] for n in args.loop_names]
-        kpy = keras_python(args) if any(lp.peer for lp in loops) else None
-        if any(lp.peer for lp in loops) and kpy is None:
+        loops = [model.loops[n] for n in args.loop_names]
+        ppy = peer_python(args) if any(lp.peer for lp in loops) else None
+        if any(lp.peer for lp in loops) and ppy is None:
             loops = [lp for lp in loops if not lp.peer]
         started = dt.datetime.now().astimezone()
         peak_before = matmul_gflops()
@@ -502,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             order = loops if rep % 2 == 0 else loops[::-1]
             for lp in order:
-                r = measure(lp, args, data_dir, kpy)
+                r = measure(model, lp, args, data_dir, ppy)
                 runs[lp.name].append(r)
                 print(
                     f"repeat {rep + 1}/{args.repeats} {lp.name}: {r['img_per_s']:,.0f} img/s "
@@ -510,10 +543,10 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         peak_after = matmul_gflops()
+        flops, flops_meta = model.flops(data_dir)
     peak = max(peak_before, peak_after)
-    flops_counted = counted_train_flops()
-    flops = {"cilab": flops_counted, "keras": analytic_train_flops("keras")}
     meta = {
+        "model": model.name,
         "date": started.isoformat(timespec="seconds"),
         "machine": machine(),
         "python": platform.python_version(),
@@ -528,22 +561,15 @@ def main(argv: list[str] | None = None) -> int:
         "synthetic": args.synthetic,
         "matmul_gflops": peak,
         "matmul_gflops_before_after": [peak_before, peak_after],
-        "train_flops_per_image": {
-            "cilab_counted": flops_counted,
-            "cilab_analytic": analytic_train_flops("cilab"),
-            "keras_analytic": flops["keras"],
-        },
+        "train_flops_per_image": flops_meta,
         "loadavg_1min_end": os.getloadavg()[0],
     }
-    keras_runs = runs.get("keras")
-    if keras_runs:
-        meta["tensorflow"] = keras_runs[0].get("tensorflow")
-    rows = [
-        summarize(lp.name, runs[lp.name], flops["keras" if lp.peer else "cilab"], peak)
-        for lp in loops
-    ]
+    peer_runs = next((runs[lp.name] for lp in loops if lp.peer), None)
+    if peer_runs:
+        meta["tensorflow"] = peer_runs[0].get("tensorflow")
+    rows = [summarize(lp, runs[lp.name], flops[lp.flops], peak) for lp in loops]
     print()
-    print(markdown(rows, meta))
+    print(markdown(model, rows, meta, flops))
     if args.out:
         Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     return 0

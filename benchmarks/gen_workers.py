@@ -1,0 +1,290 @@
+"""The measured loops of bench_gen.py: what runs inside each fresh worker process.
+
+Not a script: `bench_gen.py --model M --worker W` calls `run(M, W, ...)` in a process of its
+own. Also the FLOP counts that need the models (FlopCounterMode on a real step); the analytic
+cross-checks are in bench_gen.py. Every torch / cilab import is local, so that the driver
+imports nothing heavy before it starts the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+BATCH = 256
+
+
+# -- timing, shared by the loops -------------------------------------------------------------
+class _Window:
+    """Wall and CPU time from the end of step `warmup` to the end of step `warmup + steps`."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.images, self.t0, self.c0 = warmup, 0, 0.0, 0.0
+        self.seconds = self.cpu_s = 0.0
+
+    def step_done(self, step: int, images: int) -> None:
+        if step == self.warmup:
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
+        elif step > self.warmup:
+            self.images += images
+            self.seconds = time.perf_counter() - self.t0
+            self.cpu_s = time.process_time() - self.c0
+
+    def result(self) -> dict[str, Any]:
+        import torch
+
+        return {
+            "images": self.images,
+            "seconds": self.seconds,
+            "cpu_s": self.cpu_s,
+            "threads": torch.get_num_threads(),
+        }
+
+
+def timed_loop(
+    loader: Iterable[Any], step: Callable[[Any], int], steps: int, warmup: int
+) -> dict[str, Any]:
+    """A tutorial's `for epoch: for batch in loader: step(batch)` until `warmup + steps` steps;
+    `step` returns the number of images it trained on."""
+    window, n = _Window(warmup), 0
+    while n < warmup + steps:
+        for batch in loader:
+            n += 1
+            window.step_done(n, step(batch))
+            if n == warmup + steps:
+                break
+    return window.result()
+
+
+def timed_fit(make_trainer: Callable[[str], Any], warmup: int) -> dict[str, Any]:
+    """cilab's own loop: `make_trainer(out)` (with max_steps) then `fit()`, timed per step."""
+    with tempfile.TemporaryDirectory(prefix="bench_gen_") as tmp:
+        trainer = make_trainer(str(Path(tmp) / "run"))
+        window = _Window(warmup)
+        trainer.fit(on_step=lambda t: window.step_done(t.global_step, t.cfg.batch_size))
+    return {**window.result(), "procs": int(os.environ.get("WORLD_SIZE", "1"))}
+
+
+# -- the exercise VAE ------------------------------------------------------------------------
+def vae_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cilab.data.mnist import load_mnist
+    from cilab.gen.models.vae import VAE
+
+    torch.manual_seed(0)
+    x_float = load_mnist("train", "mnist", data_dir, download=False).images.unsqueeze(1).float()
+    x_float /= 255.0
+    loader = DataLoader(TensorDataset(x_float), batch_size=BATCH, shuffle=True)
+    model = VAE(latent_dim=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    losses: list[float] = []
+
+    def step(batch: list[torch.Tensor]) -> int:
+        (x,) = batch
+        loss = model.loss(x, x).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        return len(x)
+
+    return {**timed_loop(loader, step, steps, warmup), "final_loss": losses[-1]}
+
+
+def vae_cilab(data_dir: str, steps: int, warmup: int, fast: bool) -> dict[str, Any]:
+    from cilab.gen import train as gen_train
+
+    if fast:  # the proposed changes, applied from outside until they are merged
+        from cilab.gen.models import fast_ops
+
+        fast_ops.keep_freed_memory()
+        build = gen_train.build_gen_model
+
+        def build_fast(cfg: Any) -> Any:
+            model = build(cfg)
+            fast_ops.use_fast_conv_transpose(model)
+            return model
+
+        gen_train.build_gen_model = build_fast
+    trainer_cls = getattr(gen_train, "GenTrainer", None) or gen_train.Trainer
+
+    def make(out: str) -> Any:
+        cfg = gen_train.GenTrainConfig(
+            model="vae",
+            data_dir=data_dir,
+            out=out,
+            epochs=10_000,
+            max_steps=warmup + steps,
+            batch_size=BATCH,
+            lr=1e-3,
+            latent_dim=2,
+            val_size=0,
+            device="cpu",
+            seed=0,
+        )
+        return trainer_cls(cfg)
+
+    return timed_fit(make, warmup)
+
+
+def counted_vae_flops(batch: int = 32) -> float:
+    """FLOPs per image of one VAE training step (loss forward + backward), by FlopCounterMode."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cilab.gen.models.vae import VAE
+
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2)
+    x = torch.rand(batch, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        model.loss(x, x).loss.backward()
+    return counter.get_total_flops() / batch
+
+
+# -- the tutorial's DCGAN --------------------------------------------------------------------
+class TutorialDCGANStep:
+    """The TF tutorial's `train_step` as a PyTorch user writes it from the tutorial.
+
+    noise -> G; D(real) and D(fake) as two calls; BCE-with-logits losses; the two tapes as two
+    `autograd.grad` calls (G's loss w.r.t. G's weights, D's loss w.r.t. D's weights); both Adam
+    steps; the losses fetched with `.item()`.
+    """
+
+    def __init__(self, gan: Any, lr: float = 1e-4) -> None:
+        import torch
+        from torch import nn
+
+        self.generator, self.discriminator = gan.generator, gan.discriminator
+        self.noise_dim = gan.cfg.noise_dim
+        self.g_params = list(self.generator.parameters())
+        self.d_params = list(self.discriminator.parameters())
+        self.opt_g = torch.optim.Adam(self.g_params, lr=lr)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=lr)
+        self.cross_entropy = nn.BCEWithLogitsLoss()
+
+    def __call__(self, images: Any) -> tuple[float, float]:
+        import torch
+
+        bce = self.cross_entropy
+        noise = torch.randn(len(images), self.noise_dim)
+        generated = self.generator(noise)
+        real_output = self.discriminator(images)
+        fake_output = self.discriminator(generated)
+        g_loss = bce(fake_output, torch.ones_like(fake_output))
+        d_loss = bce(real_output, torch.ones_like(real_output))
+        d_loss = d_loss + bce(fake_output, torch.zeros_like(fake_output))
+        g_grads = torch.autograd.grad(g_loss, self.g_params, retain_graph=True)
+        d_grads = torch.autograd.grad(d_loss, self.d_params)
+        for params, grads in ((self.g_params, g_grads), (self.d_params, d_grads)):
+            for p, grad in zip(params, grads, strict=True):
+                p.grad = grad
+        self.opt_g.step()
+        self.opt_d.step()
+        return g_loss.item(), d_loss.item()
+
+
+def dcgan_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cilab.data.mnist import load_mnist
+    from cilab.gen.models.dcgan import DCGAN
+
+    torch.manual_seed(0)
+    images = load_mnist("train", "mnist", data_dir, download=False).images.unsqueeze(1).float()
+    images = (images - 127.5) / 127.5  # [-1, 1], the generator's tanh range
+    loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True)
+    train_step = TutorialDCGANStep(DCGAN())
+    losses: list[tuple[float, float]] = []
+
+    def step(batch: list[torch.Tensor]) -> int:
+        losses.append(train_step(batch[0]))
+        return len(batch[0])
+
+    result = timed_loop(loader, step, steps, warmup)
+    return {**result, "final_g_loss": losses[-1][0], "final_d_loss": losses[-1][1]}
+
+
+def dcgan_cilab(data_dir: str, steps: int, warmup: int, bf16: bool) -> dict[str, Any]:
+    from cilab.gen.gan_train import GANTrainConfig, GANTrainer
+
+    def make(out: str) -> Any:
+        cfg = GANTrainConfig(
+            data_dir=data_dir,
+            out=out,
+            epochs=10_000,
+            max_steps=warmup + steps,
+            batch_size=BATCH,
+            monitor_samples=0,
+            checkpoint_every=0,
+            device="cpu",
+            seed=0,
+            bf16=bf16,
+        )
+        return GANTrainer(cfg)
+
+    return timed_fit(make, warmup)
+
+
+def counted_dcgan_flops(data_dir: str, batch: int = 32) -> dict[str, float]:
+    """FLOPs per training image of one DCGAN step, by FlopCounterMode: `cilab` (a real
+    `GANTrainer.train_step`, fp32) and `tutorial` (`TutorialDCGANStep`, the plain loop's)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cilab.gen.gan_train import GANTrainConfig, GANTrainer
+    from cilab.gen.models.dcgan import DCGAN
+
+    with tempfile.TemporaryDirectory(prefix="bench_gen_") as tmp:
+        cfg = GANTrainConfig(
+            data_dir=data_dir,
+            out=str(Path(tmp) / "run"),
+            batch_size=batch,
+            monitor_samples=0,
+            checkpoint_every=0,
+            device="cpu",
+        )
+        trainer = GANTrainer(cfg)
+        trainer.train_mode()
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step(torch.arange(batch))
+        cilab = counter.get_total_flops() / batch
+    torch.manual_seed(0)
+    step = TutorialDCGANStep(DCGAN())
+    with FlopCounterMode(display=False) as counter:
+        step(torch.rand(batch, 1, 28, 28) * 2 - 1)
+    return {"cilab": cilab, "tutorial": counter.get_total_flops() / batch}
+
+
+# -- dispatch --------------------------------------------------------------------------------
+WORKERS: dict[str, dict[str, Callable[[str, int, int], dict[str, Any]]]] = {
+    "vae": {
+        "plain": vae_plain,
+        "cilab": lambda d, s, w: vae_cilab(d, s, w, fast=False),
+        "cilab-fast": lambda d, s, w: vae_cilab(d, s, w, fast=True),
+    },
+    "dcgan": {
+        "plain": dcgan_plain,
+        "cilab": lambda d, s, w: dcgan_cilab(d, s, w, bf16=False),
+        "cilab-bf16": lambda d, s, w: dcgan_cilab(d, s, w, bf16=True),
+    },
+}
+
+
+def run(model: str, worker: str, data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
+    """One measurement, in this process: images, seconds, cpu_s, threads, ..., img_per_s."""
+    try:
+        fn = WORKERS[model][worker]
+    except KeyError:
+        raise SystemExit(f"unknown worker {worker!r} for model {model!r}") from None
+    result = fn(data_dir, steps, warmup)
+    result["img_per_s"] = result["images"] / result["seconds"]
+    return result
