@@ -128,6 +128,10 @@ class GANTrainer(EpochTrainer):
         # Every training image is used (no validation split): a GAN has no held-out loss.
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
         self.gan = DCGAN(cfg.arch()).to(self.device)
+        if self.env.enabled and self.device.type == "cuda":
+            # Batch statistics over the global batch, as one process computes them. On the CPU
+            # (gloo) torch has no SyncBatchNorm: each rank normalizes over its own slice.
+            self.gan.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.gan.generator)
         betas = (cfg.adam_beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.gan.discriminator.parameters(), lr=cfg.lr_d, betas=betas)
