@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cilab import __version__
 from cilab.core.errors import CilabError
 
-AREAS = ("gen", "theory", "demo", "cosmo", "roads")
+AREAS = ("gen", "theory", "demo", "cosmo", "roads", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
