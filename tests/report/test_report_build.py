@@ -199,3 +199,30 @@ def test_an_unrelated_out_folder_is_not_replaced(tmp_path: Path) -> None:
     with pytest.raises(CilabError, match="not a cilab report"):
         build_report(runs, keep)
     assert (keep / "notes.txt").read_text() == "precious"
+
+
+def test_binarized_vae_is_judged_by_its_iw_nll(tmp_path: Path) -> None:
+    from cilab.report.describe import describe
+    from cilab.report.discover import discover
+
+    from .conftest import dump
+
+    run = tmp_path / "vae32"
+    dump(run / "config.json", {"model": "vae", "latent_dim": 32, "binarize": "dynamic"})
+    dump(
+        run / "metrics.json",
+        {
+            "test_neg_elbo": 88.0,
+            "test_recon": 60.0,
+            "test_kl": 28.0,
+            "test_nll_iw": 83.5,
+            "iw_samples": 5000,
+            "iw_images": 10000,
+        },
+    )
+    (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
+    rows = {r.label: r for r in view.metrics}
+    nll = rows["importance-weighted NLL (nats)"]
+    assert nll.status == "met" and nll.target is not None and nll.target.describe() == "≤ 84"
+    assert "86.76" in nll.refs[0].text and "anchors use K = 5000" not in nll.note
+    assert rows["test −ELBO (nats)"].status == "none"  # the ≤ 140 target is the 2-D VAE's

@@ -400,7 +400,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
             view.metrics.append(MetricRow("5-NN accuracy of latent codes", v, fmt(v), None, refs))
         view.metrics += _sample_rows(metrics, judged=model == "dcgan")
     elif records:
-        view.metrics += _provisional_gen(model, records[-1], two_d_grey)
+        view.metrics += _provisional_gen(model, records[-1], two_d_grey, binarize)
         view.notes.append(
             f"Not evaluated yet: the numbers are the last epoch's validation values. "
             f"Test metrics and figures: `cilab gen eval {config.get('out', view.name)}`."
@@ -435,21 +435,26 @@ def describe_gen(found: Found, root: Path) -> RunView:
     return view
 
 
-def _provisional_gen(model: str, last: dict[str, Any], two_d_grey: bool) -> list[MetricRow]:
+def _provisional_gen(
+    model: str, last: dict[str, Any], two_d_grey: bool, binarize: str
+) -> list[MetricRow]:
     epoch = last.get("epoch", "?")
     note = f"validation, epoch {epoch}"
     rows = []
     if model == "vae" and "val_neg_elbo" in last:
         v = num(last["val_neg_elbo"])
+        refs: Sequence[A.Ref] = A.VAE2D_NEG_ELBO_REFS if two_d_grey else ()
+        if binarize == "dynamic":  # −ELBO bounds the NLL from above; the target is the IW NLL's
+            refs = A.VAE_BINARY_NLL_REFS
         rows.append(
             MetricRow(
                 "validation −ELBO (nats)",
                 v,
                 fmt(v),
                 A.VAE2D_NEG_ELBO if two_d_grey else None,
-                A.VAE2D_NEG_ELBO_REFS if two_d_grey else (),
+                refs,
                 pending=True,
-                note=note,
+                note=note + ("; an upper bound on the NLL" if binarize == "dynamic" else ""),
             )
         )
     for key, label in (("val_recon", "validation reconstruction"), ("val_kl", "validation KL")):
