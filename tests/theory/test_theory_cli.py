@@ -31,6 +31,19 @@ def test_check_prints_table_and_exits_zero(capsys: pytest.CaptureFixture[str]) -
     assert "checks passed in" in out.splitlines()[-1]
 
 
+def test_out_writes_the_table_as_json(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    path = tmp_path / "sub" / "checks.json"
+    args = parse(["theory", "check", "--samples", "2000", "--out", str(path)])
+    assert args.handler(args) == 0
+    table = json.loads(path.read_text())
+    assert table["all_passed"] and table["samples"] == 2000 and table["seed"] == 0
+    assert table["n_checks"] == table["n_passed"] == len(table["checks"]) > 10
+    assert set(table["checks"][0]) == {"name", "value", "tolerance", "passed", "details"}
+    assert f"wrote {path}" in capsys.readouterr().out
+
+
 def test_a_failing_check_gives_exit_code_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from cilab.theory.checks import DEFAULT_SAMPLES, format_results, timed_run_checks
+from cilab.theory.checks import DEFAULT_SAMPLES, format_results, results_json, timed_run_checks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,10 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"Monte Carlo draws per check (default: {DEFAULT_SAMPLES})",
     )
+    check.add_argument(
+        "--out", default=None, metavar="FILE.json", help="also write the table as JSON here"
+    )
     check.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
     results, elapsed = timed_run_checks(seed=args.seed, samples=args.samples)
     print(format_results(results, elapsed))
+    if args.out:
+        from cilab.core.io import write_json
+
+        write_json(args.out, results_json(results, elapsed, args.seed, args.samples))
+        print(f"wrote {args.out}")
     return 0 if all(r.passed for r in results) else 1

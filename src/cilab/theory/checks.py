@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -458,6 +459,21 @@ def format_results(results: list[CheckResult], elapsed_s: float | None = None) -
     if elapsed_s is not None:
         summary += f" in {elapsed_s:.1f} s"
     return "\n".join([*lines, summary])
+
+
+def results_json(
+    results: list[CheckResult], elapsed_s: float, seed: int, samples: int
+) -> dict[str, Any]:
+    """The check table as a JSON-ready dict (`cilab theory check --out FILE.json`)."""
+    return {
+        "seed": seed,
+        "samples": samples,
+        "seconds": round(elapsed_s, 3),
+        "n_checks": len(results),
+        "n_passed": sum(r.passed for r in results),
+        "all_passed": all(r.passed for r in results),
+        "checks": [asdict(r) for r in results],
+    }
 
 
 def timed_run_checks(
