@@ -172,7 +172,7 @@ def evaluate_samples(
     metrics = {**sample_metrics(images, clf, ref), "sample_checkpoint": checkpoint}
     _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
     if model == "dcgan":
-        _draw_gan_curves(run_dir)
+        draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
 
 
@@ -204,7 +204,8 @@ def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
     plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=10, title=title)
 
 
-def _draw_gan_curves(run_dir: Path) -> None:
+def draw_gan_curves(run_dir: Path) -> None:
+    """`curves.png` of a DCGAN run from its metrics.jsonl (losses; the monitor's FD and IS)."""
     from cilab.gen import plots
 
     path = run_dir / "metrics.jsonl"
