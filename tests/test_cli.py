@@ -127,22 +127,6 @@ def test_bad_data_is_one_line_error_in_a_subprocess(
     assert "Traceback" not in proc.stderr
 
 
-def test_demo_runs_end_to_end(tiny_mnist: Path, tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    tiny = ["--batch-size", "64", "--val-size", "64"]
-    assert (
-        main(["demo", "--out", str(out), "--epochs", "1", "--data-dir", str(tiny_mnist), *tiny])
-        == 0
-    )
-    assert (out / "ae_vs_vae.png").exists()
-    assert (out / "vae-2d/manifold.png").exists() and (out / "ae-2d/metrics.json").exists()
-    # A second run reuses the finished runs instead of failing on the existing directories.
-    assert (
-        main(["demo", "--out", str(out), "--epochs", "1", "--data-dir", str(tiny_mnist), *tiny])
-        == 0
-    )
-
-
 def test_val_size_larger_than_data_is_explained(tiny_mnist: Path, tmp_path: Path, capsys) -> None:
     args = ["gen", "train", "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "r")]
     assert main(args) == 2  # the default 5000 exceeds the 640 fake training images
