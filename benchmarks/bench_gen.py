@@ -180,9 +180,12 @@ def dcgan_flops_line(flops: dict[str, float]) -> str:
     )
 
 
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    """Best-of-`reps` fp32 n x n matmul rate with torch's default threads."""
+def matmul_gflops(n: int = 2048, reps: int = 10, threads: int | None = None) -> float:
+    """Best-of-`reps` fp32 n x n matmul rate with `threads` (default: torch's default threads)."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(2):
@@ -363,8 +366,16 @@ def measure(
                 f"--nproc_per_node={loop.procs}",
                 *worker,
             ]
-        else:  # torch's default threads, as the tutorial and cilab run
+        else:  # torch's default threads, as the tutorial and cilab run, unless --threads
             cmd = [sys.executable, *worker]
+        if args.threads and loop.procs == 1:
+            # Every single-process loop, PyTorch and TensorFlow alike, on the same cores: a fair
+            # side-by-side ratio while other work holds the rest of the machine.
+            env.update(
+                OMP_NUM_THREADS=str(args.threads),
+                TF_NUM_INTRAOP_THREADS=str(args.threads),
+                TF_NUM_INTEROP_THREADS="1",
+            )
         load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
         if proc.returncode != 0 or not out.exists():
@@ -416,7 +427,7 @@ def markdown(model: Model, rows: list[dict], meta: dict, flops: dict[str, float]
     for r in rows:
         ips = r["img_per_s"]
         rel = f"{ips['median'] / base:.2f}x" if base else "-"
-        threads = r["threads_per_proc"] if r["threads_per_proc"] is not None else "tf default"
+        threads = r["threads_per_proc"] or meta.get("threads") or "tf default"
         lines.append(
             f"| {r['loop']} | {r['procs']} x {threads} | {r['batch_size']} | {ips['median']:,.0f} "
             f"| {ips['min']:,.0f} - {ips['max']:,.0f} | {rel} | {r['gflops']:.1f} "
@@ -452,6 +463,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--model", choices=tuple(MODELS), default="vae", help="default vae")
     p.add_argument("--steps", type=int, default=100, help="timed steps per run (default 100)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads of every single-process loop, PyTorch and TensorFlow (default: each "
+        "framework's own default); the matmul reference uses the same number",
+    )
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="runs per loop, interleaved (default 3)")
     quick = "; ".join(f"{m.name}: {','.join(m.quick_loops)}" for m in MODELS.values())
@@ -488,6 +506,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("steps", "repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1")
     if args.warmup < 1:
         p.error("--warmup must be >= 1")
     model = MODELS[args.model]
@@ -530,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(lp.peer for lp in loops) and ppy is None:
             loops = [lp for lp in loops if not lp.peer]
         started = dt.datetime.now().astimezone()
-        peak_before = matmul_gflops()
+        peak_before = matmul_gflops(threads=args.threads)
         runs: dict[str, list[dict]] = {lp.name: [] for lp in loops}
         for rep in range(args.repeats):
             order = loops if rep % 2 == 0 else loops[::-1]
@@ -542,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"(load {r['loadavg_1min_before']:.1f})",
                     flush=True,
                 )
-        peak_after = matmul_gflops()
+        peak_after = matmul_gflops(threads=args.threads)
         flops, flops_meta = model.flops(data_dir)
     peak = max(peak_before, peak_after)
     meta = {
@@ -556,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
         ),
         "steps": args.steps,
+        "threads": args.threads,
         "warmup": args.warmup,
         "repeats": args.repeats,
         "synthetic": args.synthetic,

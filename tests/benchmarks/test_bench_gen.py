@@ -31,13 +31,15 @@ def _load_module():
 def test_quick_run_writes_rows_with_positive_numbers(tmp_path: Path):
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--synthetic", "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--quick", "--synthetic", "--threads", "1", "--out",
+         str(out)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| loop |" in proc.stdout  # the Markdown table
     data = json.loads(out.read_text())
     assert [r["loop"] for r in data["rows"]] == ["plain", "cilab", "cilab-fast"]
+    assert [r["threads_per_proc"] for r in data["rows"]] == [1, 1, 1]  # --threads reached them
     meta = data["meta"]
     assert meta["synthetic"] is True and meta["steps"] == 5 and meta["repeats"] == 1
     assert meta["matmul_gflops"] > 0
@@ -118,6 +120,8 @@ def test_flag_validation():
         bench.parse_args(["--loops", "plain,nonsense"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "0"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--threads", "0"])
     quick = bench.parse_args(["--quick"])
     assert (quick.steps, quick.warmup, quick.repeats) == (5, 2, 1)
     assert bench.analytic_train_flops("keras") > bench.analytic_train_flops("cilab") > 0
