@@ -46,7 +46,9 @@ class GenTrainConfig:
     val_size: int = option(5000, "training images held out for validation and best.pt")
     seed: int = option(0, "random seed")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
-    bf16: bool = option(False, "bf16 autocast (fast on recent GPUs; slower on most CPUs)")
+    bf16: bool = option(
+        False, "bf16 autocast (fast on recent GPUs and AMX CPUs; slower where bf16 is emulated)"
+    )
     log_every: int = option(20, "steps between TensorBoard step scalars")
 
     def __post_init__(self) -> None:
