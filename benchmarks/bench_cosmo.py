@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     split = load_layout(args.data_dir).require(args.split)
     paths = list(split.paths[: args.images])
     ids = list(split.ids[: args.images])
+    if len(paths) < 2:
+        raise SystemExit(f"{args.data_dir}: the {args.split} split has {len(paths)} image(s); "
+                         "choose another with --split or simulate more")  # fmt: skip
     megabytes = sum(p.stat().st_size for p in paths) / 1e6  # also warms the page cache
     for p in paths:
         p.read_bytes()
