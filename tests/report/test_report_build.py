@@ -226,3 +226,13 @@ def test_binarized_vae_is_judged_by_its_iw_nll(tmp_path: Path) -> None:
     assert nll.status == "met" and nll.target is not None and nll.target.describe() == "≤ 84"
     assert "86.76" in nll.refs[0].text and "anchors use K = 5000" not in nll.note
     assert rows["test −ELBO (nats)"].status == "none"  # the ≤ 140 target is the 2-D VAE's
+
+
+def test_rows_table_puts_the_name_first_and_free_text_last() -> None:
+    from cilab.report.describe import rows_table
+
+    # keys as write_json stores them: sorted, so "details" would come first
+    rows = [{"details": "mc=1.7", "name": "kl_mc", "passed": True, "value": 0.1}]
+    table = rows_table("checks", rows)
+    assert table.header == ["name", "passed", "value", "details"]
+    assert table.rows[0] == ["kl_mc", "PASS", "0.1", "mc=1.7"]

@@ -930,10 +930,16 @@ def json_rows(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return [], scalars
 
 
+FIRST_COLUMNS = ("name", "check", "id", "model", "part")  # what a row is about, leftmost
+LAST_COLUMNS = ("details", "message", "note")  # free text, rightmost
+
+
 def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """A table of JSON objects; JSON files store keys sorted, so the columns are reordered."""
     header: list[str] = []
     for r in rows:
         header += [k for k in r if k not in header]
+    header.sort(key=lambda k: (k not in FIRST_COLUMNS, k in LAST_COLUMNS))  # stable otherwise
     cells = [[_cell(r.get(k)) for k in header] for r in rows]
     return Table(title, header, cells)
 
