@@ -80,8 +80,8 @@ def test_every_part_then_reuse_then_one_changed_step(
         "gen/dcgan/progress.gif", "gen/dcgan/metrics.json", "gen/dcgan/curves.png",
         "roads/logreg/cv.json", "roads/unet/cv.json", "roads/unet/test_pred/predict.json",
         "roads/unet/test_pred/overlay/montage.png", "roads/unet/submission.csv",
-        "cosmo/sim/simulation.json", "cosmo/features.npz", "cosmo/classify/metrics.json",
-        "cosmo/regress/submission.csv",
+        "cosmo/sim/simulation.json", "cosmo/validate_sim.png", "cosmo/validate_sim.json",
+        "cosmo/features.npz", "cosmo/classify/metrics.json", "cosmo/regress/submission.csv",
     ]  # fmt: skip
     assert [p for p in expected if not (out / p).exists()] == []
     gen = s["parts"]["gen"]
@@ -99,7 +99,8 @@ def test_every_part_then_reuse_then_one_changed_step(
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("gen/vae-2d/last.pt", "gen/dcgan/last.pt",
                                                          "roads/unet/fold_0/last.pt")}  # fmt: skip
     for target in ("cilab.gen.train.train", "cilab.gen.gan_train.train_gan",
-                   "cilab.roads.train.train_roads", "cilab.cosmo.simulate.simulate"):  # fmt: skip
+                   "cilab.roads.train.train_roads", "cilab.cosmo.simulate.simulate",
+                   "cilab.cosmo.validate_sim.validate_sim"):  # fmt: skip
         monkeypatch.setattr(target, _forbidden)
     capsys.readouterr()
     assert demo(out, data_root).exit_code == 0

@@ -11,8 +11,9 @@ Parts, in order (`--only` / `--skip` pick them; `--quick`, the default, or `--fu
   (`roads/unet`), cross-validated, then the U-Net's test masks and overlays
   (`roads/unet/test_pred`) and `roads/unet/submission.csv`. Without the road data the part is
   marked `missing-data` with the expected layout, and the demo goes on.
-- `cosmo`: a freshly simulated set (`cosmo/sim`; `--cosmo-data DIR` uses real data instead),
-  its features (`cosmo/features.npz`), `cosmo/classify`, `cosmo/regress`.
+- `cosmo`: a freshly simulated set (`cosmo/sim`; `--cosmo-data DIR` uses real data instead)
+  with its validation against the real calibration statistics (`cosmo/validate_sim.png`), its
+  features (`cosmo/features.npz`), `cosmo/classify`, `cosmo/regress`.
 
 Every run directory is exactly what its own command writes (config.json, metrics, figures), and
 `RUNS_DIR/demo.json` summarises the parts (see `cilab.demo.cache` and the README). Each step's

@@ -405,6 +405,7 @@ def cosmo(ctx: Ctx) -> dict[str, Any]:
         sim = _simulate(ctx, data)
         data_key = sim.config_hash
         metrics["sim"] = sim.metrics
+        metrics["validate"] = _validate(ctx, data, base / "validate_sim.png", data_key).metrics
 
     npz = base / "features.npz"
     ex = ctx.ledger.step(
@@ -442,6 +443,25 @@ def _simulate(ctx: Ctx, out: Path) -> StepRecord:
         "cosmo", "sim", config=stable(scfg), action=action, where=out, owns=[out],
         outputs=[out / "simulation.json"], command=f"cilab cosmo simulate {flags(scfg)}",
         describe=f"a fresh simulated set, {n:,} images of {scfg.size} px",
+    )  # fmt: skip
+
+
+def _validate(ctx: Ctx, data: Path, png: Path, data_key: str) -> StepRecord:
+    """The simulated set against the real calibration statistics (figure + numbers)."""
+    n_images = 100
+    json_out = png.with_suffix(".json")
+
+    def action(resume: bool) -> dict[str, Any]:
+        from cilab.cosmo.validate_sim import validate_sim
+
+        numbers = validate_sim(data, png, None, n_images, ctx.cfg.workers)
+        return {"images": numbers.get("sim_images"), "real_dir": numbers.get("real_dir")}
+
+    return ctx.ledger.step(
+        "cosmo", "validate", config={"n_images": n_images}, deps=[data_key], action=action,
+        where=png, owns=[png, json_out], outputs=[png, json_out],
+        command=f"cilab cosmo validate-sim {data} --out {png} --n-images {n_images}",
+        describe="simulated vs real statistics (the simulator's calibration)",
     )  # fmt: skip
 
 
