@@ -77,8 +77,9 @@ def test_dcgan_quick_run_writes_rows_and_the_flop_counts_agree(tmp_path: Path):
     assert meta["model"] == "dcgan" and meta["synthetic"] is True and meta["steps"] == 5
     flops = meta["train_flops_per_image"]
     # FlopCounterMode on a real GANTrainer step and on the plain loop's step = the analytic counts
-    assert flops["cilab_counted"] == pytest.approx(flops["cilab_analytic"], rel=1e-6)
-    assert flops["tutorial_counted"] == pytest.approx(flops["tutorial_analytic"], rel=1e-6)
+    # (cilab's GANTrainer runs the tutorial's step: the same work, FLOP for FLOP)
+    assert flops["cilab_counted"] == pytest.approx(flops["analytic"], rel=1e-6)
+    assert flops["tutorial_counted"] == pytest.approx(flops["analytic"], rel=1e-6)
     rows = {r["loop"]: r for r in data["rows"]}
     assert rows["plain"]["train_flops_per_image"] == flops["tutorial_counted"]
     assert rows["cilab-bf16"]["train_flops_per_image"] == flops["cilab_counted"]
@@ -130,6 +131,4 @@ def test_flag_validation():
     assert bench.parse_args(["--model", "dcgan", "--quick"]).loop_names == [
         "plain", "cilab", "cilab-bf16"
     ]  # fmt: skip
-    # the tutorial's step sends G's loss through D on the b fakes; cilab's on all 2b images
-    tutorial, cilab = bench.analytic_dcgan_flops("tutorial"), bench.analytic_dcgan_flops("cilab")
-    assert cilab > tutorial > 0
+    assert bench.analytic_dcgan_flops() > 0

@@ -160,14 +160,14 @@ class GANTrainer(EpochTrainer):
         seed = int(torch.randint(2**62, (1,), generator=g, device=self.device))
         torch.manual_seed(seed + self.env.rank)
         real = to_gan_input(self.data.train_x[idx[self.mine]])  # [b, 1, 28, 28] in [-1, 1]
-        b = len(real)
 
         # -- phase 1: discriminator. Real images should score 1, generated ones 0. -------------
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             fake = self.generator(z)  # [b, 1, 28, 28]; its graph is kept for phase 2
-            logits = self.discriminator(torch.cat([real, fake]))  # [2b]; D has no BatchNorm, so
-        logits = logits.float()  # one pass equals two separate ones; the losses are fp32
-        real_logits, fake_logits = logits[:b], logits[b:]
+            # Two calls, as the tutorial: phase 2 then backpropagates through D on the b fakes
+            # only (one call on cat([real, fake]) would carry zero gradients for the b reals).
+            real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
+            fake_logits = self.discriminator(fake).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward(inputs=self.d_params, retain_graph=True)
