@@ -251,6 +251,7 @@ def counted_dcgan_flops(data_dir: str, batch: int = 32) -> dict[str, float]:
             monitor_samples=0,
             checkpoint_every=0,
             device="cpu",
+            bf16=False,
         )
         trainer = GANTrainer(cfg)
         trainer.train_mode()

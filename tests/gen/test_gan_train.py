@@ -32,7 +32,7 @@ def small_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def cfg_for(data: Path, out: Path, **kw: object) -> GANTrainConfig:
     base = dict(data_dir=str(data), out=str(out), epochs=2, batch_size=32, device="cpu",
-                checkpoint_every=1)  # fmt: skip
+                checkpoint_every=1, bf16=False)  # fmt: skip  # exact fp32 unless a test asks
     return GANTrainConfig(**{**base, **kw})
 
 
@@ -105,6 +105,7 @@ def test_bf16_step_follows_the_fp32_step_and_keeps_fp32_weights(small_mnist: Pat
     assert v16["g_loss"] == pytest.approx(v32["g_loss"], rel=0.02)
     assert all(g.dtype == torch.float32 for g in g16)
     assert all(p.dtype == torch.float32 for p in t16.gan.parameters())
+    assert t16.bf16 is True and runs[False][2].bf16 is False
     a, b = torch.cat([g.flatten() for g in g16]), torch.cat([g.flatten() for g in g32])
     assert torch.linalg.vector_norm(a - b) <= 0.05 * torch.linalg.vector_norm(b)
 
