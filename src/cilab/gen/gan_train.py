@@ -131,10 +131,9 @@ class GANTrainer(EpochTrainer):
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
         self.gan = DCGAN(cfg.arch()).to(self.device)
         self.bf16 = resolve_bf16(cfg.bf16, self.device)
-        if self.env.enabled and self.device.type == "cuda":
-            # Batch statistics over the global batch, as one process computes them. On the CPU
-            # (gloo) torch has no SyncBatchNorm: each rank normalizes over its own slice.
-            self.gan.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.gan.generator)
+        # Under torchrun each rank's BatchNorm normalizes over its own slice of the batch. No
+        # SyncBatchNorm: torch has none on the CPU, and on CUDA it would make the rank-0-only
+        # sampling (precise BN runs the generator in train mode) wait for the other ranks.
         betas = (cfg.adam_beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.gan.discriminator.parameters(), lr=cfg.lr_d, betas=betas)
