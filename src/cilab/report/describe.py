@@ -50,6 +50,19 @@ class MetricRow:
     pending: bool = False  # a provisional number (validation, unfinished run): not judged
     note: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        label: str,
+        value: float | None,
+        target: A.Target | None = None,
+        refs: Sequence[A.Ref] = (),
+        pending: bool = False,
+        note: str = "",
+    ) -> MetricRow:
+        """A row whose text is the value as `fmt` shows it (most rows)."""
+        return cls(label, value, fmt(value), target, refs, pending, note)
+
     @property
     def status(self) -> str:
         if self.value is None or not math.isfinite(self.value):
@@ -298,10 +311,9 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
     if "classifier_is" in m:
         v = num(m["classifier_is"])
         rows.append(
-            MetricRow(
+            MetricRow.of(
                 "classifier Inception Score",
                 v,
-                fmt(v),
                 A.DCGAN_IS if judged else None,
                 A.IS_REFS,
                 note=f"{m['samples']} samples" if "samples" in m else "",
@@ -315,10 +327,9 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
             else None
         )
         rows.append(
-            MetricRow(
+            MetricRow.of(
                 "Fréchet distance (classifier features)",
                 v,
-                fmt(v),
                 target,
                 A.FD_REFS,
                 note=f"target 3 × fd_real_floor ({fmt(floor)})" if target else "",
@@ -326,14 +337,13 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
         )
     if "fd_real_floor" in m and "real" in m:
         v = num(m["fd_real_floor"])
-        rows.append(MetricRow("fd_real_floor (real vs real)", v, fmt(v)))
+        rows.append(MetricRow.of("fd_real_floor (real vs real)", v))
     if "class_entropy" in m:
         v = num(m["class_entropy"])
         rows.append(
-            MetricRow(
+            MetricRow.of(
                 "class entropy (nats)",
                 v,
-                fmt(v),
                 A.CLASS_ENTROPY if judged else None,
                 A.CLASS_ENTROPY_REFS,
             )
@@ -345,7 +355,7 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
     ):
         if key in m:
             v = num(m[key])
-            rows.append(MetricRow(label, v, fmt(v), None, refs))
+            rows.append(MetricRow.of(label, v, None, refs))
     return rows
 
 
@@ -365,10 +375,9 @@ def describe_gen(found: Found, root: Path) -> RunView:
         if model == "vae":
             v = num(metrics.get("test_neg_elbo"))
             view.metrics.append(
-                MetricRow(
+                MetricRow.of(
                     "test −ELBO (nats)",
                     v,
-                    fmt(v),
                     A.VAE2D_NEG_ELBO if two_d_grey else None,
                     A.VAE2D_NEG_ELBO_REFS if two_d_grey else (),
                 )
@@ -376,10 +385,10 @@ def describe_gen(found: Found, root: Path) -> RunView:
         if "test_recon" in metrics:
             v = num(metrics["test_recon"])
             refs = A.AE2D_RECON_REFS if model == "ae" and two_d_grey else ()
-            view.metrics.append(MetricRow("test reconstruction (nats)", v, fmt(v), None, refs))
+            view.metrics.append(MetricRow.of("test reconstruction (nats)", v, None, refs))
         if model == "vae":
             v = num(metrics.get("test_kl"))
-            view.metrics.append(MetricRow("test KL (nats)", v, fmt(v)))
+            view.metrics.append(MetricRow.of("test KL (nats)", v))
         if "test_nll_iw" in metrics:
             v, sem = num(metrics["test_nll_iw"]), num(metrics.get("test_nll_iw_sem"))
             k, n = metrics.get("iw_samples"), metrics.get("iw_images")
@@ -397,7 +406,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
         if "knn_accuracy" in metrics:
             v = num(metrics["knn_accuracy"])
             refs = (A.KNN_REFS_VAE if model == "vae" else A.KNN_REFS_AE) if two_d_grey else ()
-            view.metrics.append(MetricRow("5-NN accuracy of latent codes", v, fmt(v), None, refs))
+            view.metrics.append(MetricRow.of("5-NN accuracy of latent codes", v, None, refs))
         view.metrics += _sample_rows(metrics, judged=model == "dcgan")
     elif records:
         view.metrics += _provisional_gen(model, records[-1], two_d_grey, binarize)
@@ -447,10 +456,9 @@ def _provisional_gen(
         if binarize == "dynamic":  # −ELBO bounds the NLL from above; the target is the IW NLL's
             refs = A.VAE_BINARY_NLL_REFS
         rows.append(
-            MetricRow(
+            MetricRow.of(
                 "validation −ELBO (nats)",
                 v,
-                fmt(v),
                 A.VAE2D_NEG_ELBO if two_d_grey else None,
                 refs,
                 pending=True,
@@ -471,7 +479,7 @@ def _provisional_gen(
         ):
             if key in last:
                 v = num(last[key])
-                rows.append(MetricRow(label, v, fmt(v), target, refs, pending=True, note=note))
+                rows.append(MetricRow.of(label, v, target, refs, pending=True, note=note))
     return rows
 
 
@@ -535,7 +543,7 @@ def describe_roads_cv(found: Found, root: Path) -> RunView:
         bg = cv.get("reference_all_background", {})
         if "patch_accuracy" in bg:
             v = num(bg["patch_accuracy"])
-            view.metrics.append(MetricRow("all-background patch accuracy (reference)", v, fmt(v)))
+            view.metrics.append(MetricRow.of("all-background patch accuracy (reference)", v))
         per_fold = [p for p in cv.get("per_fold", []) if isinstance(p, dict)]
         if per_fold:
             view.tables.append(
@@ -601,10 +609,9 @@ def _provisional_roads(folds: list[Path]) -> list[MetricRow]:
         if vals:
             v = sum(vals) / len(vals)
             rows.append(
-                MetricRow(
+                MetricRow.of(
                     f"validation {label}",
                     v,
-                    fmt(v),
                     target,
                     refs,
                     pending=True,
@@ -654,7 +661,7 @@ def describe_roads_predict(found: Found, root: Path) -> RunView:
         if key in overall:
             v = num(overall[key])
             view.metrics.append(
-                MetricRow(label, v, fmt(v), None, refs, note="all images' patches pooled")
+                MetricRow.of(label, v, None, refs, note="all images' patches pooled")
             )
     if metrics and not overall:
         view.notes.append("metrics.json has no overall metrics")
@@ -752,10 +759,10 @@ def describe_cosmo_model(found: Found, root: Path) -> RunView:
             )
         )
         if const is not None:
-            view.metrics.append(MetricRow("CV MAE, constant (median) model", const, fmt(const)))
+            view.metrics.append(MetricRow.of("CV MAE, constant (median) model", const))
         if "query_mae" in results[best]:
             v = num(results[best]["query_mae"])
-            view.metrics.append(MetricRow(f"query MAE ({best}, simulated truth)", v, fmt(v)))
+            view.metrics.append(MetricRow.of(f"query MAE ({best}, simulated truth)", v))
     table = _results_table(run, "all models (results.csv)")
     if table:
         table.note = str(metrics.get("cv", ""))
@@ -884,11 +891,11 @@ def describe_cosmo_validate(found: Found, root: Path) -> RunView:
             note = f"real sample: {fmt(real_v)}" if real_v is not None else ""
             if key == "fwhm_median" and "mosaic_fwhm_median" in real:
                 note = f"real mosaics: {fmt(real['mosaic_fwhm_median'])}"
-            view.metrics.append(MetricRow(label, v, fmt(v), target, refs, note=note))
+            view.metrics.append(MetricRow.of(label, v, target, refs, note=note))
     if "score_ks_distance" in numbers:
         v = num(numbers["score_ks_distance"])
         view.metrics.append(
-            MetricRow("KS distance of scores vs real scored.csv", v, fmt(v), None, A.SIM_KS_REFS)
+            MetricRow.of("KS distance of scores vs real scored.csv", v, None, A.SIM_KS_REFS)
         )
     png = found.path.with_suffix(".png")
     if png.is_file():
