@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cilab.core.chunks import balanced_chunks
 from cilab.core.io import atomic_path
 from cilab.cosmo.layout import read_image
 
@@ -80,8 +81,8 @@ def pool_images(
     size: int | None = None,
 ) -> np.ndarray:
     """[N, s, s] uint8: every image max-pooled by `factor`, in order, never all at full size."""
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
-    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
+    chunks = balanced_chunks(paths, effective_n_jobs(workers), CHUNK)
     jobs = (delayed(_pool_chunk)(c, factor, cache_dir, size) for c in chunks)
     return np.concatenate(Parallel(n_jobs=workers)(jobs))

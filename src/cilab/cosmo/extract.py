@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cilab.core.chunks import balanced_chunks
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_path, atomic_write
 from cilab.cosmo.features import FAMILIES, ImageFeatures
@@ -137,7 +138,7 @@ def extract_features(
     progress: bool = False,
 ) -> tuple[FeatureTable, ExtractStats]:
     """Features of every image in `paths` (all of `size`×`size` when given), in order."""
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     fam = build_families(families) if not isinstance(families, dict) else dict(families)
     keys = {n: family_key(n, t) for n, t in fam.items()}
@@ -151,7 +152,7 @@ def extract_features(
         names += cols
         owners += [n] * len(cols)
     start = time.perf_counter()
-    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
+    chunks = balanced_chunks(paths, effective_n_jobs(workers), CHUNK)
     jobs = (delayed(_extract_chunk)(c, fam, keys, cache_dir, size) for c in chunks)
     results = Parallel(n_jobs=workers, return_as="generator")(jobs)
     if progress:
