@@ -24,9 +24,10 @@ def _png(arr: np.ndarray, **save: object) -> bytes:
 
 
 def test_simulated_fields_decode_identically(tiny_data: Path) -> None:
-    paths = sorted((tiny_data / "scored").glob("*.png"))[:12] + sorted(
-        (tiny_data / "labeled").glob("*.png")
-    )[:12]
+    paths = (
+        sorted((tiny_data / "scored").glob("*.png"))[:12]
+        + sorted((tiny_data / "labeled").glob("*.png"))[:12]
+    )
     for p in paths:
         data = p.read_bytes()
         fast = decode_grey8(data, (128, 128))
@@ -75,7 +76,7 @@ def test_wrong_shape_or_corrupt_body_falls_back(tmp_path: Path) -> None:
     assert decode_grey8(cut, (64, 64)) is None
     bad = tmp_path / "cut.png"
     bad.write_bytes(cut)
-    with pytest.raises(DataError, match="cut.png.*unreadable"):
+    with pytest.raises(DataError, match=r"cut\.png.*unreadable"):
         read_image(bad)
 
 
