@@ -9,7 +9,8 @@ Adam 1e-4, batch 256). Loops (see benchmarks/README.md for what each one runs):
   batch_size=256, shuffle=True) and cilab's model; for the DCGAN the tutorial's train_step
   (`gen_workers.TutorialDCGANStep`).
 - cilab: cilab's real training loop (the trainer's `fit()` with max_steps), as committed.
-- vae: cilab-ddp2 (torchrun, 2 procs x 1 thread, gloo), cilab-fast, cilab-fast-ddp2 (the changes
+- vae: cilab-bf16 (`GenTrainConfig(bf16=True)`), cilab-ddp2 (torchrun, 2 procs x 1 thread,
+  gloo), cilab-bf16-ddp2, cilab-fast, cilab-fast-ddp2 (the changes
   proposed in `cilab.gen.models.fast_ops` applied at run time), *-passive (OMP_WAIT_POLICY).
 - dcgan: cilab-bf16 (`GANTrainConfig(bf16=True)`), cilab-ddp2, cilab-bf16-ddp2.
 - peer (with --peers), on tensorflow-cpu from the separate venv .venv-bench: keras (vae; a
@@ -215,7 +216,14 @@ MODELS: dict[str, Model] = {
             Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam", "plain"),
             Loop("plain-passive", "plain with OMP_WAIT_POLICY=PASSIVE", "plain", env=PASSIVE),
             Loop("cilab", "cilab trainer fit() as committed", "cilab"),
+            Loop("cilab-bf16", "cilab with bf16=True (autocast forward passes)", "cilab-bf16"),
             Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", 2),
+            Loop(
+                "cilab-bf16-ddp2",
+                "cilab-bf16 under torchrun, 2 procs x 1 thread",
+                "cilab-bf16",
+                procs=2,
+            ),
             Loop(
                 "cilab-fast",
                 "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)",

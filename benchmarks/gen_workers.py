@@ -98,7 +98,9 @@ def vae_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
     return {**timed_loop(loader, step, steps, warmup), "final_loss": losses[-1]}
 
 
-def vae_cilab(data_dir: str, steps: int, warmup: int, fast: bool) -> dict[str, Any]:
+def vae_cilab(
+    data_dir: str, steps: int, warmup: int, fast: bool, bf16: bool = False
+) -> dict[str, Any]:
     from cilab.gen import train as gen_train
 
     if fast:  # the proposed changes, applied from outside until they are merged
@@ -128,6 +130,7 @@ def vae_cilab(data_dir: str, steps: int, warmup: int, fast: bool) -> dict[str, A
             val_size=0,
             device="cpu",
             seed=0,
+            bf16=bf16,
         )
         return trainer_cls(cfg)
 
@@ -271,6 +274,7 @@ WORKERS: dict[str, dict[str, Callable[[str, int, int], dict[str, Any]]]] = {
         "plain": vae_plain,
         "cilab": lambda d, s, w: vae_cilab(d, s, w, fast=False),
         "cilab-fast": lambda d, s, w: vae_cilab(d, s, w, fast=True),
+        "cilab-bf16": lambda d, s, w: vae_cilab(d, s, w, fast=False, bf16=True),
     },
     "dcgan": {
         "plain": dcgan_plain,
