@@ -19,6 +19,7 @@ class DistEnv:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owner: bool = False  # this call created the process group, so its shutdown destroys it
 
     @property
     def is_main(self) -> bool:
@@ -34,13 +35,18 @@ def init_distributed(device_type: str) -> DistEnv:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv()
-    if not dist.is_initialized():
+    owner = not dist.is_initialized()
+    if owner:
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return DistEnv(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return DistEnv(dist.get_rank(), dist.get_world_size(), local_rank, owner)
 
 
 def shutdown_distributed(env: DistEnv) -> None:
-    if env.enabled and dist.is_initialized():
+    """Leave the process group if `env`'s call created it. A caller that trains several models
+    in one process (the road folds) holds the group open around them: torchrun's rendezvous
+    store does not take a second group after the first is destroyed (the ranks hang)."""
+    if env.owner and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from cilab.core.config import option
 from cilab.core.device import resolve_bf16
+from cilab.core.distributed import DistEnv, init_distributed, shutdown_distributed
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_write, read_json, read_jsonl, write_json
 from cilab.core.loop import EpochTrainer, cosine_lr, resume_config
@@ -361,20 +362,34 @@ def train_roads(
 ) -> CVResult:
     """Train every fold (skipping finished ones on --resume), then write cv.json and predictor."""
     typed = set(typed or ()) - {"threads"}  # may change on resume: not part of the result
+    # Under torchrun every rank runs this function: one process group for all folds, and rank 0
+    # alone writes the run-level files.
+    env = init_distributed("cuda" if cfg.device == "cuda" else "cpu")
+    try:
+        return _train_folds(cfg, env, resume, typed)
+    finally:
+        shutdown_distributed(env)
+
+
+def _train_folds(cfg: RoadsTrainConfig, env: DistEnv, resume: bool, typed: set[str]) -> CVResult:
     threads = cfg.threads
     run_dir = Path(cfg.out)
     cfg_path = run_dir / "config.json"
+    is_main = env.is_main
+    if cfg.model == "logreg" and env.enabled:
+        raise CilabError("logreg trains in one process; run it without torchrun")
     if resume:
         if not cfg_path.exists():
             raise CilabError(f"{run_dir}: nothing to resume (no config.json); drop --resume")
         saved = read_json(cfg_path)
         cfg = replace(resume_config(cfg, saved, typed), threads=threads)
-    elif cfg_path.exists():
+    elif cfg_path.exists() and is_main:
         raise CilabError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(cfg_path, asdict(cfg))
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cfg_path, asdict(cfg))
     if threads is not None:
         torch.set_num_threads(threads)
     seed_everything(cfg.seed)
@@ -383,13 +398,16 @@ def train_roads(
     for k in range(n_folds):
         if (run_dir / f"fold_{k}" / "fold.json").exists():
             continue
-        print(f"fold {k + 1}/{cfg.folds}", flush=True)
+        if is_main:
+            print(f"fold {k + 1}/{cfg.folds}", flush=True)
         if data is not None:
             _train_logreg_fold(cfg, data, k)
         else:
             status = _train_torch_fold(cfg, k, resume, typed)
             if status != "finished":
                 return CVResult(run_dir, status, None)
+    if not is_main:  # rank 0 may still be writing the last fold's OOF predictions
+        return CVResult(run_dir, "finished", None)
     summary = summarize_cv(run_dir, cfg)
     return CVResult(run_dir, "finished", summary)
 
