@@ -55,7 +55,7 @@ ModelName = Literal["logreg", "patchcnn", "unet"]
 
 # Model-specific defaults for the options left as None (see RoadsTrainConfig.__post_init__).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "unet": {"epochs": 130, "batch_size": 8, "lr": 3e-3, "width": 16, "depth": 4, "scale": 0.5,
+    "unet": {"epochs": 400, "batch_size": 8, "lr": 3e-3, "width": 16, "depth": 4, "scale": 0.5,
              "crop": 128},
     "patchcnn": {"epochs": 40, "batch_size": 8, "lr": 2e-3, "width": 32, "depth": 0, "scale": 0.5,
                  "crop": 128},
