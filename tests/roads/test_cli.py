@@ -54,6 +54,15 @@ def test_train_predict_eval_submit(
     labels = read_submission(tmp_path / "s.csv")
     assert sorted(labels) == [1, 2, 3] and labels[1].shape == (4, 4)
 
+    # two worker processes (one thread each) write exactly the masks and overlays of one process
+    pred2 = tmp_path / "pred2"
+    assert main(["roads", "predict", str(run), "--images", str(roads / "test_images"),
+                 "--out", str(pred2), "--groundtruth", gt, "--workers", "2"]) == 0  # fmt: skip
+    for name in masks:
+        assert (pred2 / name).read_bytes() == (pred / name).read_bytes(), name
+        assert (pred2 / "overlay" / name).read_bytes() == (pred / "overlay" / name).read_bytes()
+    assert (pred2 / "overlay/montage.png").is_file()
+
 
 def test_predict_one_fold_and_resume_message(tiny_roads: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
