@@ -65,6 +65,7 @@ TINY: dict[str, str] = {
     "report": "",
     "roads train": f"--folds 2 --limit-images 8 --epochs 1 {UNET}",
     "roads predict": "",
+    "roads rescore": "",
     "roads eval": "",
     "roads submit": "",
     "cosmo simulate": "--n-labeled 36 --n-scored 24 --n-query 8 --size 64 --workers 1",

@@ -91,3 +91,33 @@ def test_errors_are_one_line(
     assert "no images" in capsys.readouterr().err
     assert main(["roads", "train", "--model", "unet", "--crop", "30", "--out", str(tmp_path)]) == 2
     assert "multiple of" in capsys.readouterr().err
+
+
+def test_rescore_equals_training_with_the_new_settings(
+    tiny_roads: Path, tmp_path: Path, tiny_unet_flags: list[str]
+) -> None:
+    """A run re-scored with --tta d4 writes the cv.json of a run trained with --tta d4."""
+    base = ["roads", "train", "--model", "unet", "--data-dir", str(tiny_roads), "--folds", "2",
+            *tiny_unet_flags]  # fmt: skip
+    assert "--tta" in base
+    flips, d4 = tmp_path / "flips", tmp_path / "d4"
+    assert main([*base, "--out", str(flips)]) == 0
+    assert main([*base, "--out", str(d4), "--tta", "d4"]) == 0
+    with np.load(flips / "fold_0/oof.npz") as z:
+        before = z["probs"]
+    assert main(["roads", "rescore", str(flips), "--tta", "d4"]) == 0
+    after, want = (json.loads((r / "cv.json").read_text()) for r in (flips, d4))
+    for key in ("mean_std", "pooled", "deployed_threshold"):
+        assert after[key] == want[key], key
+    with np.load(flips / "fold_0/oof.npz") as z, np.load(d4 / "fold_0/oof.npz") as w:
+        assert not np.array_equal(z["probs"], before)  # d4 really re-predicted the OOF tiles
+        np.testing.assert_array_equal(z["probs"], w["probs"])
+    assert json.loads((flips / "predictor.json").read_text())["tta"] == "d4"
+    assert json.loads((flips / "config.json").read_text())["tta"] == "d4"
+
+
+def test_rescore_refuses_unfinished_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["roads", "rescore", str(tmp_path), "--tta", "d4"]) == 2
+    assert "no cv.json; rescore needs a finished" in capsys.readouterr().err

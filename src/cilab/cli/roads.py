@@ -20,6 +20,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.set_defaults(handler=_train)
 
+    p = cmds.add_parser(
+        "rescore",
+        help="re-score a finished run with another TTA, morphology or tuning (no retraining)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--tta", choices=["none", "flips", "d4"], help="re-predicts the OOF tiles")
+    p.add_argument("--morphology", choices=["none", "open", "close", "open-close"])
+    p.add_argument("--morph-radius", type=int, metavar="R")
+    p.add_argument("--tune", choices=["accuracy", "f1", "none"])
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default: auto)"
+    )
+    p.set_defaults(handler=_rescore)
+
     p = cmds.add_parser("predict", help="full-resolution masks and overlays for a folder")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of RGB images")
@@ -89,9 +103,13 @@ def _train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130 if result.status == "interrupted" else 0
-    s = result.summary
-    if s is None:  # a torchrun rank other than 0: rank 0 reports
+    if result.summary is None:  # a torchrun rank other than 0: rank 0 reports
         return 0
+    _print_cv(result.summary, result.run_dir)
+    return 0
+
+
+def _print_cv(s: dict, run_dir: object) -> None:
     print(
         f"cross-validation over {s['trained_folds']} of {s['folds']} folds, {s['n_images']} images:"
     )
@@ -99,7 +117,14 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  {key:>15s}  {v['mean']:.4f} +- {v['std']:.4f}")
     bg = s["reference_all_background"]
     print(f"  all-background patch_accuracy {bg['patch_accuracy']:.4f}")
-    print(f"run saved in {result.run_dir} (cv.json, predictor.json)")
+    print(f"run saved in {run_dir} (cv.json, predictor.json)")
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    from cilab.roads.rescore import rescore
+
+    changes = {k: getattr(args, k) for k in ("tta", "morphology", "morph_radius", "tune")}
+    _print_cv(rescore(args.run_dir, device=args.device, **changes), args.run_dir)
     return 0
 
 

@@ -1,0 +1,69 @@
+"""Re-score a finished cross-validation run with another decision rule, without retraining.
+
+Test-time augmentation, morphology and the threshold-tuning metric act only after training, so
+`rescore` re-predicts each fold's out-of-fold tiles with the fold's saved model (only when the
+TTA changes), then rewrites `config.json`, `cv.json` and `predictor.json` exactly as `train`
+would have with those settings: the fold models are the same either way (training never reads
+them), so a rescored run equals a run trained with the new settings from the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cilab.core.device import resolve_bf16, resolve_device
+from cilab.core.errors import CilabError
+from cilab.core.io import read_json, write_json
+from cilab.roads.data import load_training
+from cilab.roads.models import PATCH_OUTPUT
+from cilab.roads.predict import load_fold_model, torch_probabilities
+from cilab.roads.train import RoadsTrainConfig, _save_oof, summarize_cv
+
+RESCORABLE = ("tta", "morphology", "morph_radius", "tune")
+
+
+def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[str, Any]:
+    """Apply `changes` (a subset of `RESCORABLE`) to the run in `run_dir`; returns its new CV
+    summary (the content of cv.json)."""
+    run = Path(run_dir)
+    if not (run / "cv.json").is_file():
+        raise CilabError(f"{run}: no cv.json; rescore needs a finished `cilab roads train` run")
+    unknown = set(changes) - set(RESCORABLE)
+    if unknown:
+        raise CilabError(f"cannot rescore {sorted(unknown)}: only {', '.join(RESCORABLE)}")
+    saved = read_json(run / "config.json")
+    names = {f.name for f in fields(RoadsTrainConfig)}
+    cfg = RoadsTrainConfig(**{k: v for k, v in saved.items() if k in names})
+    new = replace(cfg, **{k: v for k, v in changes.items() if v is not None}, out=str(run))
+    if new.tta != cfg.tta:
+        if cfg.model == "logreg":
+            raise CilabError("logreg predicts without test-time augmentation; drop --tta")
+        _repredict_oof(run, new, resolve_device(device))
+    write_json(run / "config.json", asdict(new))
+    return summarize_cv(run, new)
+
+
+def _repredict_oof(run: Path, cfg: RoadsTrainConfig, device: torch.device) -> None:
+    """Every fold's out-of-fold probabilities again, with `cfg.tta`, as training writes them."""
+    data = load_training(cfg.data_dir, cfg.limit_images)
+    index = {name: i for i, name in enumerate(data.names)}
+    bf16 = resolve_bf16(cfg.bf16, device)
+    for k in range(cfg.train_folds or cfg.folds):
+        fold = run / f"fold_{k}"
+        val_names = read_json(fold / "fold.json")["val_names"]
+        net = load_fold_model(fold, cfg.model, device)
+        probs = np.stack(
+            [
+                torch_probabilities(
+                    [net], data.images[index[n]], cfg.scale, cfg.tta, PATCH_OUTPUT[cfg.model],
+                    device, cfg.channels_last, bf16,
+                )
+                for n in val_names
+            ]
+        ).astype(np.float16)  # fmt: skip
+        _save_oof(fold / "oof.npz", tuple(val_names), probs)
