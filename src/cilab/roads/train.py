@@ -91,7 +91,7 @@ class RoadsTrainConfig:
     colour: float = option(1.0, "strength of the colour jitter (0: none)")
     dice_weight: float = option(1.0, "U-Net loss = BCE + this x (1 - soft Dice)")
     tta: Literal["none", "flips", "d4"] = option(
-        "flips", "test-time augmentation for OOF and predict: 1, 4 or 8 symmetries"
+        "d4", "test-time augmentation for OOF and predict: 1, 4 or 8 symmetries"
     )
     morphology: Morphology = option("none", "clean U-Net masks: none, open, close, open-close")
     morph_radius: int = option(2, "disk radius of the morphology, full-resolution pixels")
