@@ -9,20 +9,18 @@ them), so a rescored run equals a run trained with the new settings from the sta
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cilab.core.device import resolve_bf16, resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_json, write_json
 from cilab.roads.data import load_training
-from cilab.roads.models import PATCH_OUTPUT
-from cilab.roads.predict import load_fold_model, torch_probabilities
-from cilab.roads.train import RoadsTrainConfig, _save_oof, summarize_cv
+from cilab.roads.predict import load_fold_model
+from cilab.roads.train import RoadsTrainConfig, saved_config, summarize_cv, write_oof
 
 RESCORABLE = ("tta", "morphology", "morph_radius", "tune")
 
@@ -36,9 +34,7 @@ def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[s
     unknown = set(changes) - set(RESCORABLE)
     if unknown:
         raise CilabError(f"cannot rescore {sorted(unknown)}: only {', '.join(RESCORABLE)}")
-    saved = read_json(run / "config.json")
-    names = {f.name for f in fields(RoadsTrainConfig)}
-    cfg = RoadsTrainConfig(**{k: v for k, v in saved.items() if k in names})
+    cfg = saved_config(run)
     new = replace(cfg, **{k: v for k, v in changes.items() if v is not None}, out=str(run))
     if new.tta != cfg.tta:
         if cfg.model == "logreg":
@@ -57,13 +53,5 @@ def _repredict_oof(run: Path, cfg: RoadsTrainConfig, device: torch.device) -> No
         fold = run / f"fold_{k}"
         val_names = read_json(fold / "fold.json")["val_names"]
         net = load_fold_model(fold, cfg.model, device)
-        probs = np.stack(
-            [
-                torch_probabilities(
-                    [net], data.images[index[n]], cfg.scale, cfg.tta, PATCH_OUTPUT[cfg.model],
-                    device, cfg.channels_last, bf16,
-                )
-                for n in val_names
-            ]
-        ).astype(np.float16)  # fmt: skip
-        _save_oof(fold / "oof.npz", tuple(val_names), probs)
+        images = [data.images[index[n]] for n in val_names]
+        write_oof(fold, net, cfg, val_names, images, device, bf16)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -292,6 +293,28 @@ def _save_oof(path: Path, names: tuple[str, ...], probs: np.ndarray) -> None:
     atomic_write(path, write)
 
 
+def write_oof(
+    fold_dir: Path,
+    model: nn.Module,
+    cfg: RoadsTrainConfig,
+    names: Sequence[str],
+    images: Sequence[np.ndarray],
+    device: torch.device,
+    bf16: bool,
+) -> None:
+    """A fold's out-of-fold probabilities (float16, `fold_dir/oof.npz`) with `cfg.tta`."""
+    probs = np.stack(
+        [
+            torch_probabilities(
+                [model], img, cfg.scale, cfg.tta, PATCH_OUTPUT[cfg.model], device,
+                cfg.channels_last, bf16,
+            )
+            for img in images
+        ]
+    ).astype(np.float16)  # fmt: skip
+    _save_oof(fold_dir / "oof.npz", tuple(names), probs)
+
+
 def _train_torch_fold(cfg: RoadsTrainConfig, k: int, resume: bool, typed: set[str]) -> str:
     fcfg = _fold_cfg(cfg, k)
     has_last = (Path(fcfg.out) / "last.pt").exists()
@@ -303,18 +326,11 @@ def _train_torch_fold(cfg: RoadsTrainConfig, k: int, resume: bool, typed: set[st
     trainer.save_weights("model.pt")
     if not trainer.env.is_main:
         return "finished"
-    model = trainer.model.eval()
     fold_dir = Path(fcfg.out)
-    probs = np.stack(
-        [
-            torch_probabilities(
-                [model], img, fcfg.scale, fcfg.tta, PATCH_OUTPUT[cfg.model], trainer.device,
-                fcfg.channels_last, trainer.bf16,
-            )
-            for img in trainer.val_set.images
-        ]
-    ).astype(np.float16)  # fmt: skip
-    _save_oof(fold_dir / "oof.npz", trainer.val_set.names, probs)
+    write_oof(
+        fold_dir, trainer.model.eval(), fcfg, trainer.val_set.names, trainer.val_set.images,
+        trainer.device, trainer.bf16,
+    )  # fmt: skip
     records = trainer_records(fold_dir)
     write_json(
         fold_dir / "fold.json",
@@ -528,5 +544,8 @@ def _image_counts(
     return SegCounts(patch, confusion(pred, gt >= 128))
 
 
-def config_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(RoadsTrainConfig)}
+def saved_config(run_dir: str | Path) -> RoadsTrainConfig:
+    """The config a run was trained with, from its config.json (keys this version lacks dropped)."""
+    names = {f.name for f in dataclasses.fields(RoadsTrainConfig)}
+    saved = read_json(Path(run_dir) / "config.json")
+    return RoadsTrainConfig(**{k: v for k, v in saved.items() if k in names})
