@@ -145,6 +145,44 @@ def test_resume_equals_uninterrupted_run_and_outputs(small_mnist: Path, tmp_path
     assert_same(gan.state_dict(), a["model"])
 
 
+def test_weight_average_follows_the_generator_and_is_what_samples(small_mnist: Path, tmp_path):
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "ema", g_ema=0.9))
+    gan = trainer.gan
+    avg = snapshot(gan.generator_avg)
+    assert_same(avg, snapshot(gan.generator))  # starts at the generator's initialization
+    for step in range(2):
+        trainer.train_step(torch.arange(32))
+        trainer.global_step += 1
+        d = min(0.9, (1 + step) / (10 + step))  # 0.1, then 2/11: the warm-up, by hand
+        w = dict(gan.generator.named_parameters())
+        for name, p in gan.generator_avg.named_parameters():
+            torch.testing.assert_close(p, d * avg[name] + (1 - d) * w[name])
+            assert not p.requires_grad and not torch.equal(p, w[name])
+        for (name, b), (_, own) in zip(
+            gan.generator_avg.named_buffers(), gan.generator.named_buffers(), strict=True
+        ):
+            assert torch.equal(b, own), name  # BatchNorm statistics are copied
+        avg = snapshot(gan.generator_avg)
+    sampler = gan.sampling_generator(precise_bn=False)
+    assert_same(snapshot(sampler), avg)  # samples come from the average
+    with pytest.raises(RuntimeError, match="no weight average"):
+        GANTrainer(cfg_for(small_mnist, tmp_path / "plain")).gan.update_average(0.9, 0)
+    with pytest.raises(ValueError, match="g-ema"):
+        cfg_for(small_mnist, tmp_path / "bad", g_ema=1.0)
+
+
+def test_resume_continues_the_weight_average_exactly(small_mnist: Path, tmp_path: Path) -> None:
+    full = train_gan(cfg_for(small_mnist, tmp_path / "full", g_ema=0.99, monitor_samples=0))
+    train_gan(cfg_for(small_mnist, tmp_path / "part", g_ema=0.99, monitor_samples=0, max_steps=4))
+    train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
+    a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
+    assert any(k.startswith("generator_avg.") for k in a["model"])
+    assert_same(a["model"], b["model"])
+    cfg, gan = load_gan_run(full.run_dir)  # eval builds the averaged generator back
+    assert cfg.g_ema == 0.99 and gan.generator_avg is not None
+    assert_same(gan.state_dict(), a["model"])
+
+
 def test_collapse_warnings_name_the_epoch(small_mnist: Path, tmp_path: Path, capsys) -> None:
     cfg = GANTrainConfig()
     assert collapse_warnings({"epoch": 3, "train_d_loss": 1.2, "val_class_entropy": 2.2}, cfg) == []

@@ -11,6 +11,8 @@ this module says what one GAN step is and what a run writes besides:
   (Fréchet distance of classifier features against 10,000 training images); `best.pt` is the
   epoch with the lowest `val_fd`. Without it there is no `best.pt`: a GAN's losses say little
   about its samples.
+- With `--g-ema DECAY` every sample above (and `best.pt`'s, and `gen eval`'s) comes from a moving
+  average of the generator's weights (`DCGAN.update_average`), updated after each step.
 - A warning (stderr, with the epoch) when the discriminator's loss collapses towards 0 or the
   generated digits collapse onto few classes.
 """
@@ -72,6 +74,11 @@ class GANTrainConfig:
         "sample with BatchNorm statistics recomputed for the current weights (else the "
         "tutorial's moving averages, which lag badly in early epochs)",
     )
+    g_ema: float = option(
+        0.0,
+        "sample from an exponential moving average of the generator's weights with this decay "
+        "(e.g. 0.999; 0: off, the tutorial); monitor, grids, checkpoints and eval then use it",
+    )
     checkpoint_every: int = option(15, "write epoch_NNN.pt every this many epochs (0: never)")
     monitor_samples: int = option(
         2000, "generated digits judged each epoch by the cached classifier (0: off)"
@@ -103,6 +110,8 @@ class GANTrainConfig:
             raise ValueError("lr-g and lr-d must be > 0")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError("adam-beta1 must be in [0, 1)")
+        if not 0.0 <= self.g_ema < 1.0:
+            raise ValueError("g-ema must be in [0, 1)")
         if self.monitor_samples == 1:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
 
@@ -129,7 +138,7 @@ class GANTrainer(EpochTrainer):
         cfg = self.cfg
         # Every training image is used (no validation split): a GAN has no held-out loss.
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
-        self.gan = DCGAN(cfg.arch()).to(self.device)
+        self.gan = DCGAN(cfg.arch(), average=cfg.g_ema > 0).to(self.device)
         self.bf16 = resolve_bf16(cfg.bf16, self.device)
         # Under torchrun each rank's BatchNorm normalizes over its own slice of the batch. No
         # SyncBatchNorm: torch has none on the CPU, and on CUDA it would make the rank-0-only
@@ -186,6 +195,8 @@ class GANTrainer(EpochTrainer):
         # Both networks step from the same state, as the tutorial's two tapes do.
         self.opt_d.step()
         self.opt_g.step()
+        if cfg.g_ema:
+            self.gan.update_average(cfg.g_ema, self.global_step)
         return {
             "d_loss": d_loss.item(),
             "g_loss": g_loss.item(),
@@ -312,7 +323,7 @@ def load_gan_run(
         path = run_dir / "last.pt"  # no classifier while training, or stopped before epoch 1
     state = load_checkpoint(path)
     cfg = GANTrainConfig(**state["config"])
-    gan = DCGAN(cfg.arch())
+    gan = DCGAN(cfg.arch(), average=cfg.g_ema > 0)
     gan.load_state_dict(state["model"])
     return cfg, gan.to(device or torch.device("cpu")).eval()
 

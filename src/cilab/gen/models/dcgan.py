@@ -23,6 +23,14 @@ one epoch (234 steps, 0.99^234 = 9 % of the start value left) the stored varianc
 too large and eval-mode samples come out black. `DCGAN.sample` therefore uses, by default, a
 copy of the generator whose statistics are recomputed exactly for its current weights ("precise
 BN", 8 batches of 256 noise vectors); `precise_bn=False` samples the tutorial's way.
+
+Weight averaging (`DCGAN(average=True)`, `--g-ema` in training; not in the tutorial): a GAN's
+generator never settles, it orbits the equilibrium, and per-epoch sample quality jumps with it.
+An exponential moving average of its weights (Yazici et al. 2019, "The Unusual Effectiveness of
+Averaging in GAN Training"; BigGAN and StyleGAN sample from one too) sits nearer the centre of
+the orbit. `generator_avg` holds that average; it is never trained, and when present every
+sample comes from it (with precise BN its statistics are recomputed for the averaged weights,
+which moving-averaged running statistics would not match).
 """
 
 from __future__ import annotations
@@ -140,23 +148,46 @@ class Discriminator(nn.Module):
 class DCGAN(nn.Module):
     """The generator and the discriminator of one run, saved and loaded together."""
 
-    def __init__(self, cfg: DCGANConfig | None = None) -> None:
+    def __init__(self, cfg: DCGANConfig | None = None, average: bool = False) -> None:
         super().__init__()
         self.cfg = cfg or DCGANConfig()
         self.generator = Generator(self.cfg)
         self.discriminator = Discriminator(self.cfg)
+        # The averaged generator (see the module docstring); a registered submodule, so
+        # checkpoints carry it and a resumed run continues the same average.
+        self.generator_avg: Generator | None = None
+        if average:
+            self.generator_avg = copy.deepcopy(self.generator).requires_grad_(False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
 
+    @torch.no_grad()
+    def update_average(self, decay: float, step: int) -> None:
+        """Move `generator_avg` towards the generator: avg <- d * avg + (1 - d) * weights.
+
+        d = min(decay, (1 + step) / (10 + step)), TensorFlow's ExponentialMovingAverage with
+        num_updates: early on the average follows quickly, instead of remembering the random
+        initialization for ~1/(1 - decay) steps. BatchNorm statistics are copied, not averaged.
+        """
+        if self.generator_avg is None:
+            raise RuntimeError("this DCGAN keeps no weight average (build it with average=True)")
+        d = min(decay, (1 + step) / (10 + step))
+        for avg, w in zip(self.generator_avg.parameters(), self.generator.parameters(), strict=True):
+            avg.lerp_(w, 1.0 - d)
+        for avg, b in zip(self.generator_avg.buffers(), self.generator.buffers(), strict=True):
+            avg.copy_(b)
+
     def sampling_generator(
         self, generator: torch.Generator | None = None, precise_bn: bool = True
     ) -> Generator:
-        """An eval-mode copy of the generator to sample with: precise BatchNorm statistics
-        (drawn from `generator`), or with `precise_bn=False` the stored moving averages."""
+        """An eval-mode copy of the generator to sample with (the averaged one when kept):
+        precise BatchNorm statistics (drawn from `generator`), or with `precise_bn=False` the
+        stored moving averages."""
+        net = self.generator if self.generator_avg is None else self.generator_avg
         if precise_bn:
-            return self.generator.with_precise_bn(generator)
-        return copy.deepcopy(self.generator).eval()
+            return net.with_precise_bn(generator)
+        return copy.deepcopy(net).eval()
 
     @torch.no_grad()
     def sample(
