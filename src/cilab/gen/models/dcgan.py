@@ -173,10 +173,11 @@ class DCGAN(nn.Module):
         if self.generator_avg is None:
             raise RuntimeError("this DCGAN keeps no weight average (build it with average=True)")
         d = min(decay, (1 + step) / (10 + step))
-        for avg, w in zip(self.generator_avg.parameters(), self.generator.parameters(), strict=True):
-            avg.lerp_(w, 1.0 - d)
-        for avg, b in zip(self.generator_avg.buffers(), self.generator.buffers(), strict=True):
-            avg.copy_(b)
+        avg, cur = self.generator_avg, self.generator
+        for a, w in zip(avg.parameters(), cur.parameters(), strict=True):
+            a.lerp_(w, 1.0 - d)
+        for a, b in zip(avg.buffers(), cur.buffers(), strict=True):
+            a.copy_(b)
 
     def sampling_generator(
         self, generator: torch.Generator | None = None, precise_bn: bool = True
