@@ -6,12 +6,13 @@ Adam 1e-3, batch 256). `--model dcgan`: the DCGAN of the TensorFlow tutorial (Pr
 Adam 1e-4, batch 256). Loops (see benchmarks/README.md for what each one runs):
 
 - plain: the loop a PyTorch user writes from the tutorial: DataLoader(TensorDataset(x_float),
-  batch_size=256, shuffle=True) and cilab's model; for the DCGAN the tutorial's train_step
-  (`gen_workers.TutorialDCGANStep`).
+  batch_size=256, shuffle=True) and the exercise's model with stock layers (cilab's VAE with its
+  `FastConvTranspose2d` turned back into `nn.ConvTranspose2d`); for the DCGAN the tutorial's
+  train_step (`gen_workers.TutorialDCGANStep`).
 - cilab: cilab's real training loop (the trainer's `fit()` with max_steps), as committed.
-- vae: cilab-bf16 (`GenTrainConfig(bf16=True)`), cilab-ddp2 (torchrun, 2 procs x 1 thread,
-  gloo), cilab-bf16-ddp2, cilab-fast, cilab-fast-ddp2 (the changes
-  proposed in `cilab.gen.models.fast_ops` applied at run time), *-passive (OMP_WAIT_POLICY).
+- vae: cilab-stock (cilab's loop with the stock layers: the loop's share of the speed-up),
+  cilab-bf16 (`GenTrainConfig(bf16=True)`), cilab-ddp2 (torchrun, 2 procs x 1 thread, gloo),
+  cilab-bf16-ddp2, *-passive (OMP_WAIT_POLICY).
 - dcgan: cilab-bf16 (`GANTrainConfig(bf16=True)`), cilab-ddp2, cilab-bf16-ddp2.
 - peer (with --peers), on tensorflow-cpu from the separate venv .venv-bench: keras (vae; a
   reproduction of the Keras VAE example, its own architecture, batch 128) or tf (dcgan; a
@@ -213,32 +214,25 @@ MODELS: dict[str, Model] = {
         name="vae",
         title="VAE",
         loops=_loops(
-            Loop("plain", "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam", "plain"),
+            Loop(
+                "plain",
+                "tutorial loop: DataLoader(TensorDataset) + VAE.loss + Adam, stock layers",
+                "plain",
+            ),
             Loop("plain-passive", "plain with OMP_WAIT_POLICY=PASSIVE", "plain", env=PASSIVE),
             Loop("cilab", "cilab trainer fit() as committed", "cilab"),
+            Loop(
+                "cilab-stock",
+                "cilab with stock nn.ConvTranspose2d instead of its FastConvTranspose2d",
+                "cilab-stock",
+            ),
+            Loop("cilab-passive", "cilab with OMP_WAIT_POLICY=PASSIVE", "cilab", env=PASSIVE),
             Loop("cilab-bf16", "cilab with bf16=True (autocast forward passes)", "cilab-bf16"),
             Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", 2),
             Loop(
                 "cilab-bf16-ddp2",
                 "cilab-bf16 under torchrun, 2 procs x 1 thread",
                 "cilab-bf16",
-                procs=2,
-            ),
-            Loop(
-                "cilab-fast",
-                "cilab + proposed fast_ops (FastConvTranspose2d, keep_freed_memory)",
-                "cilab-fast",
-            ),
-            Loop(
-                "cilab-fast-passive",
-                "cilab-fast with OMP_WAIT_POLICY=PASSIVE",
-                "cilab-fast",
-                env=PASSIVE,
-            ),
-            Loop(
-                "cilab-fast-ddp2",
-                "cilab-fast under torchrun, 2 procs x 1 thread",
-                "cilab-fast",
                 procs=2,
             ),
             Loop(
@@ -249,15 +243,8 @@ MODELS: dict[str, Model] = {
                 flops="keras",
             ),
         ),
-        default_loops=(
-            "plain",
-            "cilab",
-            "cilab-ddp2",
-            "cilab-fast",
-            "cilab-fast-passive",
-            "cilab-fast-ddp2",
-        ),
-        quick_loops=("plain", "cilab", "cilab-fast"),
+        default_loops=("plain", "cilab", "cilab-stock", "cilab-ddp2"),
+        quick_loops=("plain", "cilab", "cilab-stock"),
         peer_script=PEERS / "keras_vae.py",
         flops=vae_flops,
     ),

@@ -38,7 +38,7 @@ def test_quick_run_writes_rows_with_positive_numbers(tmp_path: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| loop |" in proc.stdout  # the Markdown table
     data = json.loads(out.read_text())
-    assert [r["loop"] for r in data["rows"]] == ["plain", "cilab", "cilab-fast"]
+    assert [r["loop"] for r in data["rows"]] == ["plain", "cilab", "cilab-stock"]
     assert [r["threads_per_proc"] for r in data["rows"]] == [1, 1, 1]  # --threads reached them
     meta = data["meta"]
     assert meta["synthetic"] is True and meta["steps"] == 5 and meta["repeats"] == 1
@@ -127,8 +127,31 @@ def test_flag_validation():
     assert (quick.steps, quick.warmup, quick.repeats) == (5, 2, 1)
     assert bench.analytic_train_flops("keras") > bench.analytic_train_flops("cilab") > 0
     with pytest.raises(SystemExit):  # a VAE loop is no DCGAN loop
-        bench.parse_args(["--model", "dcgan", "--loops", "cilab-fast"])
+        bench.parse_args(["--model", "dcgan", "--loops", "cilab-stock"])
     assert bench.parse_args(["--model", "dcgan", "--quick"]).loop_names == [
         "plain", "cilab", "cilab-bf16"
     ]  # fmt: skip
     assert bench.analytic_dcgan_flops() > 0
+
+
+def test_plain_loop_trains_the_tutorials_stock_layers():
+    """The plain loop is what a tutorial's user writes: stock nn.ConvTranspose2d, not cilab's
+    FastConvTranspose2d (which cilab's VAE builds by default). Same parameters either way."""
+    import torch
+    from torch import nn
+
+    from cilab.gen.models.fast_ops import FastConvTranspose2d
+    from cilab.gen.models.vae import VAE
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gen_workers import stock_conv_transpose
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    model = VAE(latent_dim=2)
+    keys = model.state_dict().keys()
+    assert stock_conv_transpose(model) == 3
+    layers = [m for m in model.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(layers) == 3 and not any(isinstance(m, FastConvTranspose2d) for m in layers)
+    assert model.state_dict().keys() == keys
+    assert model.decode(torch.zeros(2, 2)).shape == (2, 1, 28, 28)
