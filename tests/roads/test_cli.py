@@ -74,7 +74,7 @@ def test_predict_one_fold_and_resume_message(tiny_roads: Path, tmp_path: Path) -
     images = tiny_roads / "roads/test_images"
     assert main(["roads", "predict", str(run), "--images", str(images), "--out", str(out),
                  "--fold", "1", "--no-overlays"]) == 0  # fmt: skip
-    assert json.loads((out / "predict.json").read_text())["folds"] == [1]
+    assert json.loads((out / "predict.json").read_text())["models"] == [1]
     assert not (out / "overlay").exists()
 
 
@@ -96,24 +96,31 @@ def test_errors_are_one_line(
 def test_rescore_equals_training_with_the_new_settings(
     tiny_roads: Path, tmp_path: Path, tiny_unet_flags: list[str]
 ) -> None:
-    """A run re-scored with --tta d4 writes the cv.json of a run trained with --tta d4."""
+    """A run re-scored with --tta d4 --tta-zoom 1 writes the cv.json of a run trained so."""
     base = ["roads", "train", "--model", "unet", "--data-dir", str(tiny_roads), "--folds", "2",
             *tiny_unet_flags]  # fmt: skip
-    assert "--tta" in base
+    assert "--tta" in base and "--tta-zoom" not in base  # flips at three scales (the default)
     flips, d4 = tmp_path / "flips", tmp_path / "d4"
     assert main([*base, "--out", str(flips)]) == 0
-    assert main([*base, "--out", str(d4), "--tta", "d4"]) == 0
+    assert main([*base, "--out", str(d4), "--tta", "d4", "--tta-zoom", "1"]) == 0
     with np.load(flips / "fold_0/oof.npz") as z:
         before = z["probs"]
-    assert main(["roads", "rescore", str(flips), "--tta", "d4"]) == 0
+    assert main(["roads", "rescore", str(flips), "--tta", "d4", "--tta-zoom", "1"]) == 0
     after, want = (json.loads((r / "cv.json").read_text()) for r in (flips, d4))
     for key in ("mean_std", "pooled", "deployed_threshold"):
         assert after[key] == want[key], key
     with np.load(flips / "fold_0/oof.npz") as z, np.load(d4 / "fold_0/oof.npz") as w:
         assert not np.array_equal(z["probs"], before)  # d4 really re-predicted the OOF tiles
         np.testing.assert_array_equal(z["probs"], w["probs"])
-    assert json.loads((flips / "predictor.json").read_text())["tta"] == "d4"
+        one_scale = z["probs"]
+    predictor = json.loads((flips / "predictor.json").read_text())
+    assert (predictor["tta"], predictor["tta_zoom"]) == ("d4", 1.0)
     assert json.loads((flips / "config.json").read_text())["tta"] == "d4"
+    # the zoom alone also re-predicts
+    assert main(["roads", "rescore", str(flips), "--tta-zoom", "1.25"]) == 0
+    with np.load(flips / "fold_0/oof.npz") as z:
+        assert not np.array_equal(z["probs"], one_scale)
+    assert json.loads((flips / "config.json").read_text())["tta_zoom"] == 1.25
 
 
 def test_rescore_refuses_unfinished_runs(

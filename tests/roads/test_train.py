@@ -123,6 +123,46 @@ def test_resume_gives_the_uninterrupted_result(tiny_roads: Path, tmp_path: Path)
     assert 0 < cv_full["reference_all_background"]["patch_accuracy"] < 1
     pred = json.loads((tmp_path / "full/predictor.json").read_text())
     assert pred["folds"] == [0, 1] and pred["model"] == "unet"
+    # the U-Net's default deploys a model refit on all images, trained (and resumed) like a fold
+    assert pred["deploy"] == "refit"
+    a, b = (
+        load_checkpoint(r / "refit/model.pt")["model"]
+        for r in (tmp_path / "full", tmp_path / "part")
+    )
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    refit = json.loads((tmp_path / "full/refit/fold.json").read_text())
+    assert refit["n_train"] == 10 and "val_names" not in refit  # every image, no OOF
+    assert not (tmp_path / "full/refit/oof.npz").exists()
+    assert cv_full["refit_train_seconds"] == refit["train_seconds"]
+
+
+def test_predictor_deploys_the_refit_or_the_folds(tiny_roads: Path, tmp_path: Path) -> None:
+    from cilab.roads.predict import Predictor
+
+    run = tmp_path / "r"
+    train_roads(cfg_for(tiny_roads, run))
+    assert Predictor.load(run, device="cpu").info["deployed"] == "refit"
+    both = Predictor.load(run, device="cpu", deploy="folds")
+    assert both.info["deployed"] == [0, 1] and len(both.models) == 2
+    assert Predictor.load(run, device="cpu", folds=[1]).info["deployed"] == [1]
+    only_folds = tmp_path / "f"
+    train_roads(cfg_for(tiny_roads, only_folds, deploy="folds"))
+    assert not (only_folds / "refit").exists()
+    with pytest.raises(CilabError, match="no refit model"):
+        Predictor.load(only_folds, device="cpu", deploy="refit")
+    with pytest.raises(ValueError, match="deploy refit needs a torch model"):
+        RoadsTrainConfig(model="logreg", deploy="refit")
+
+
+def test_runs_older_than_the_refit_resume_as_they_were(tiny_roads: Path, tmp_path: Path) -> None:
+    run = tmp_path / "old"
+    train_roads(cfg_for(tiny_roads, run, deploy="folds", tta_zoom=1.0, max_steps=1))
+    saved = json.loads((run / "config.json").read_text())
+    del saved["deploy"], saved["tta_zoom"]  # as written before these options existed
+    (run / "config.json").write_text(json.dumps(saved))
+    assert train_roads(cfg_for(tiny_roads, run), resume=True, typed=set()).status == "finished"
+    pred = json.loads((run / "predictor.json").read_text())
+    assert (pred["deploy"], pred["tta_zoom"]) == ("folds", 1.0) and not (run / "refit").exists()
 
 
 def test_changing_the_model_on_resume_is_refused(tiny_roads: Path, tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--tta", choices=["none", "flips", "d4"], help="re-predicts the OOF tiles")
+    p.add_argument(
+        "--tta-zoom", type=float, metavar="Z",
+        help="multi-scale TTA at 1/Z, 1 and Z times the model's scale (1: one scale); "
+        "re-predicts the OOF tiles",
+    )  # fmt: skip
     p.add_argument("--morphology", choices=["none", "open", "close", "open-close"])
     p.add_argument("--morph-radius", type=int, metavar="R")
     p.add_argument("--tune", choices=["accuracy", "f1", "none"])
@@ -46,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tta", choices=["none", "flips", "d4"], default=None,
         help="test-time augmentation (default: the run's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tta-zoom", type=float, default=None, metavar="Z",
+        help="multi-scale TTA at 1/Z, 1 and Z times the model's scale (default: the run's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--deploy", choices=["folds", "refit"], default=None,
+        help="the fold models averaged, or the model refit on all images (default: the run's)",
     )  # fmt: skip
     p.add_argument("--no-overlays", action="store_true", help="masks only")
     p.add_argument(
@@ -121,9 +134,9 @@ def _print_cv(s: dict, run_dir: object) -> None:
 
 
 def _rescore(args: argparse.Namespace) -> int:
-    from cilab.roads.rescore import rescore
+    from cilab.roads.rescore import RESCORABLE, rescore
 
-    changes = {k: getattr(args, k) for k in ("tta", "morphology", "morph_radius", "tune")}
+    changes = {k: getattr(args, k) for k in RESCORABLE}
     _print_cv(rescore(args.run_dir, device=args.device, **changes), args.run_dir)
     return 0
 
@@ -138,6 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
     info = predict_folder(
         args.run_dir, args.images, args.out, groundtruth=args.groundtruth, folds=args.fold,
         tta=args.tta, device=args.device, overlays=not args.no_overlays, workers=args.workers,
+        tta_zoom=args.tta_zoom, deploy=args.deploy,
     )  # fmt: skip
     print(f"wrote {info['n_images']} masks to {args.out} in {info['seconds']:.1f} s")
     return 0

@@ -47,7 +47,15 @@ QUICK = Scale(
     sample_eval={"samples": 2000},
     classifier=None,
     roads_logreg={"model": "logreg", "tune": "none"},
-    roads_unet={"model": "unet", "train_folds": 1, "epochs": 20, "val_every": 20},
+    # one fold model and one scale: the refit and 3-scale TTA would triple the quick demo's roads
+    roads_unet={
+        "model": "unet",
+        "train_folds": 1,
+        "epochs": 20,
+        "val_every": 20,
+        "deploy": "folds",
+        "tta_zoom": 1.0,
+    },
     roads_predict={"tta": None},
     cosmo_sim={"n_labeled": 120, "n_scored": 150, "n_query": 30},
     cosmo_classify={"repeats": 1, "importance_repeats": 2},

@@ -108,6 +108,13 @@ def roads_predict(pred_dir: str, info: dict[str, Any]) -> str:
     words += ["--images", info.get("images", "IMAGES"), "--out", pred_dir]
     if info.get("tta"):
         words += ["--tta", info["tta"]]
+    if info.get("tta_zoom") is not None:
+        words += ["--tta-zoom", str(info["tta_zoom"])]
+    models = info.get("models")
+    if isinstance(models, list):  # fold models, averaged
+        words += [w for k in models for w in ("--fold", str(k))]
+    elif models:
+        words += ["--deploy", str(models)]
     return shell(words)
 
 

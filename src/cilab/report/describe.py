@@ -681,8 +681,9 @@ def describe_roads_predict(found: Found, root: Path) -> RunView:
         view.facts.append(("prediction time", duration(num(info["seconds"]))))
     for key, label in (
         ("tta", "test-time augmentation"),
+        ("tta_zoom", "multi-scale TTA zoom"),
         ("patch_threshold", "patch threshold"),
-        ("folds", "fold models"),
+        ("models", "models"),
     ):
         if key in info:
             view.facts.append(

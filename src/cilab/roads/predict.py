@@ -1,6 +1,7 @@
 """Prediction with a trained run: probabilities (TTA, fold averaging), masks and overlays.
 
-`Predictor.load(run_dir)` reads `predictor.json` (written by training) and the fold models.
+`Predictor.load(run_dir)` reads `predictor.json` (written by training) and the models it deploys:
+the refit model trained on all images (`refit/`), or the fold models, averaged.
 `predict_folder` writes, for every image of a folder, `OUT/<same name>.png` (full-resolution
 uint8 mask, 0 background / 255 road) and `OUT/overlay/<name>.png` (the image with the
 prediction tinted red and, when ground truth is given, its outline in yellow), plus
@@ -37,8 +38,16 @@ from cilab.roads.postprocess import Morphology, final_mask
 from cilab.viz.grid import write_atomically
 
 TTA_CHOICES: tuple[str, ...] = ("none", "flips", "d4")
+REFIT_DIR = "refit"  # the run's model trained on every training image (`--deploy refit`)
 MONTAGE_IMAGES = 8
 TTA_ELEMENTS = {"none": (0,), "flips": (0, 4, 6, 2), "d4": tuple(range(8))}
+
+
+def zoom_factors(zoom: float) -> tuple[float, ...]:
+    """Input scales of multi-scale TTA relative to the model's: (1/zoom, 1, zoom), or (1,)."""
+    if zoom < 1.0:
+        raise ValueError(f"tta-zoom must be >= 1 (1: one scale); got {zoom}")
+    return (1.0,) if zoom == 1.0 else (1.0 / zoom, 1.0, zoom)
 
 
 def to_model_space(images: np.ndarray, scale: float, device: torch.device) -> torch.Tensor:
@@ -49,11 +58,14 @@ def to_model_space(images: np.ndarray, scale: float, device: torch.device) -> to
 
 
 def downscale(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Resize by `scale`: area averaging when shrinking, bilinear when enlarging."""
     if scale == 1.0:
         return x.contiguous()
     h, w = x.shape[-2:]
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(x, size=size, mode="area")
+    if scale < 1.0:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 @torch.inference_mode()
@@ -66,12 +78,40 @@ def torch_probabilities(
     device: torch.device,
     channels_last: bool = False,
     bf16: bool = False,
+    zoom: float = 1.0,
 ) -> np.ndarray:
-    """Mean road probability over TTA symmetries and models.
+    """Mean road probability over TTA symmetries, input scales and models.
 
-    Returns [H, W] (pixel models, upsampled to the image) or [h, w] patches (patch models).
+    `zoom` > 1 (pixel models only) adds multi-scale TTA: the image also goes in at 1/zoom and
+    zoom times the model's scale, each probability map resized back to the image; training's
+    random zoom makes the model at home at all three. Returns [H, W] (pixel models, upsampled to
+    the image) or [h, w] patches (patch models).
     """
+    factors = zoom_factors(zoom)
+    if patch_output and factors != (1.0,):
+        raise CilabError("multi-scale TTA needs a pixel model (a patch model's grid is fixed)")
     h, w = image.shape[:2]
+    total = None
+    for f in factors:
+        p = _symmetry_mean(models, image, scale * f, tta, patch_output, device, channels_last, bf16)
+        if not patch_output and p.shape[-2:] != (h, w):
+            p = F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+        total = p if total is None else total + p
+    assert total is not None
+    return (total / len(factors))[0].cpu().numpy()
+
+
+def _symmetry_mean(
+    models: list[nn.Module],
+    image: np.ndarray,
+    scale: float,
+    tta: str,
+    patch_output: bool,
+    device: torch.device,
+    channels_last: bool,
+    bf16: bool,
+) -> torch.Tensor:
+    """Mean probability over the TTA symmetries and models at one input scale: [1, h', w']."""
     x = to_model_space(image[None], scale, device)  # [1, 3, h', w']
     ks = TTA_ELEMENTS[tta]
     square = x.shape[-1] == x.shape[-2]
@@ -91,10 +131,7 @@ def torch_probabilities(
         p = torch.stack([d4_inverse(p[i], k) for i, k in enumerate(ks)]).mean(0)  # [1, ., .]
         total = p if total is None else total + p
     assert total is not None
-    prob = total / len(models)
-    if not patch_output and prob.shape[-2:] != (h, w):
-        prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    return prob[0].cpu().numpy()
+    return total / len(models)
 
 
 @dataclass
@@ -121,7 +158,11 @@ class Predictor:
         folds: list[int] | None = None,
         device: str = "auto",
         tta: str | None = None,
+        tta_zoom: float | None = None,
+        deploy: str | None = None,
     ) -> Predictor:
+        """The run's predictor; each argument given overrides the run's choice (`folds`: these
+        fold models, averaged, whatever the run deploys)."""
         run_dir = Path(run_dir)
         path = run_dir / "predictor.json"
         if not path.is_file():
@@ -132,15 +173,14 @@ class Predictor:
         info = read_json(path)
         if tta is not None:
             info["tta"] = tta
-        use = info["folds"] if folds is None else folds
-        missing = sorted(set(use) - set(info["folds"]))
-        if missing:
-            raise CilabError(f"{run_dir}: no trained fold(s) {missing}; have {info['folds']}")
+        if tta_zoom is not None:
+            zoom_factors(tta_zoom)  # a clear error before any model loads
+            if PATCH_OUTPUT[info["model"]] and tta_zoom != 1.0:
+                raise CilabError(f"{run_dir}: multi-scale TTA (--tta-zoom) needs a pixel model")
+            info["tta_zoom"] = tta_zoom
+        dirs = _model_dirs(run_dir, info, folds, deploy)
         dev = resolve_device(device)
-        pred = cls(info["model"], info, [], dev)
-        for k in use:
-            pred.models.append(load_fold_model(run_dir / f"fold_{k}", info["model"], dev))
-        return pred
+        return cls(info["model"], info, [load_fold_model(d, info["model"], dev) for d in dirs], dev)
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         if self.model == "logreg":  # the features are the same for every fold: compute once
@@ -154,6 +194,7 @@ class Predictor:
             self.device,
             self.info.get("channels_last", False),
             resolve_bf16(self.info.get("bf16", False), self.device),  # None: auto, per machine
+            self.info.get("tta_zoom", 1.0),  # runs from before multi-scale TTA: one scale
         )
 
     def mask(self, image: np.ndarray, prob: np.ndarray | None = None) -> np.ndarray:
@@ -168,6 +209,26 @@ class Predictor:
     def mask_threshold(self) -> float:
         """The patch threshold that recovers the patch decisions from the written masks."""
         return 0.5 if self.patch_output else self.threshold
+
+
+def _model_dirs(
+    run_dir: Path, info: dict[str, Any], folds: list[int] | None, deploy: str | None
+) -> list[Path]:
+    """The model folders a predictor averages; records the choice in `info["deployed"]`."""
+    if folds is None and (deploy or info.get("deploy", "folds")) == "refit":
+        if not (run_dir / REFIT_DIR / "fold.json").is_file():
+            raise CilabError(
+                f"{run_dir}: no refit model (trained with --deploy folds, or unfinished: continue "
+                "it with `cilab roads train --resume`); predict with --deploy folds"
+            )
+        info["deployed"] = REFIT_DIR
+        return [run_dir / REFIT_DIR]
+    use = info["folds"] if folds is None else folds
+    missing = sorted(set(use) - set(info["folds"]))
+    if missing:
+        raise CilabError(f"{run_dir}: no trained fold(s) {missing}; have {info['folds']}")
+    info["deployed"] = [int(k) for k in use]
+    return [run_dir / f"fold_{k}" for k in use]
 
 
 def logreg_fold_mean(pipes: list[Any], image: np.ndarray) -> np.ndarray:
@@ -214,6 +275,8 @@ def predict_folder(
     device: str = "auto",
     overlays: bool = True,
     workers: int = 1,
+    tta_zoom: float | None = None,
+    deploy: str | None = None,
 ) -> dict[str, Any]:
     """Masks (and overlays) for every image in `images_dir`; returns what predict.json holds.
 
@@ -222,7 +285,8 @@ def predict_folder(
     work), two one-thread processes keep both busy. Every image is predicted the same way.
     """
     start = time.perf_counter()
-    predictor = Predictor.load(run_dir, folds, device, tta)
+    choice = {"folds": folds, "tta": tta, "tta_zoom": tta_zoom, "deploy": deploy}
+    predictor = Predictor.load(run_dir, device=device, **choice)  # type: ignore[arg-type]
     out = Path(out_dir)
     paths = list_images(images_dir)
     if out.resolve() == Path(images_dir).resolve():
@@ -232,8 +296,7 @@ def predict_folder(
 
         chunks = balanced_chunks(paths, workers, max_size=16)
         jobs = (
-            delayed(_predict_chunk)(run_dir, c, out, groundtruth, folds, tta, overlays)
-            for c in chunks
+            delayed(_predict_chunk)(run_dir, c, out, groundtruth, choice, overlays) for c in chunks
         )
         done = Parallel(n_jobs=workers, return_as="generator")(jobs)
         for _ in tqdm(done, total=len(chunks), unit="chunk", desc="predict", disable=None):
@@ -249,8 +312,9 @@ def predict_folder(
         "images": str(images_dir),
         "n_images": len(paths),
         "model": predictor.model,
-        "folds": folds if folds is not None else predictor.info["folds"],
+        "models": predictor.info["deployed"],
         "tta": predictor.info["tta"],
+        "tta_zoom": predictor.info.get("tta_zoom", 1.0),
         "patch_threshold": predictor.mask_threshold,
         "model_patch_threshold": predictor.threshold,
         "seconds": round(time.perf_counter() - start, 2),
@@ -278,13 +342,12 @@ def _predict_chunk(
     paths: list[Path],
     out: Path,
     groundtruth: str | Path | None,
-    folds: list[int] | None,
-    tta: str | None,
+    choice: dict[str, Any],
     overlays: bool,
 ) -> None:
-    """One worker process's share: one torch thread, its own copy of the fold models."""
+    """One worker process's share: one torch thread, its own copy of the models."""
     torch.set_num_threads(1)
-    predictor = Predictor.load(run_dir, folds, "cpu", tta)
+    predictor = Predictor.load(run_dir, device="cpu", **choice)
     for path in paths:
         _predict_one(predictor, path, out, groundtruth, overlays)
 

@@ -2,9 +2,9 @@
 
 Test-time augmentation, morphology and the threshold-tuning metric act only after training, so
 `rescore` re-predicts each fold's out-of-fold tiles with the fold's saved model (only when the
-TTA changes), then rewrites `config.json`, `cv.json` and `predictor.json` exactly as `train`
-would have with those settings: the fold models are the same either way (training never reads
-them), so a rescored run equals a run trained with the new settings from the start.
+TTA or its zoom changes), then rewrites `config.json`, `cv.json` and `predictor.json` exactly as
+`train` would have with those settings: the fold models are the same either way (training never
+reads them), so a rescored run equals a run trained with the new settings from the start.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from cilab.roads.data import load_training
 from cilab.roads.predict import load_fold_model
 from cilab.roads.train import RoadsTrainConfig, saved_config, summarize_cv, write_oof
 
-RESCORABLE = ("tta", "morphology", "morph_radius", "tune")
+RESCORABLE = ("tta", "tta_zoom", "morphology", "morph_radius", "tune")
 
 
 def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[s
         raise CilabError(f"cannot rescore {sorted(unknown)}: only {', '.join(RESCORABLE)}")
     cfg = saved_config(run)
     new = replace(cfg, **{k: v for k, v in changes.items() if v is not None}, out=str(run))
-    if new.tta != cfg.tta:
+    if (new.tta, new.tta_zoom) != (cfg.tta, cfg.tta_zoom):
         if cfg.model == "logreg":
             raise CilabError("logreg predicts without test-time augmentation; drop --tta")
         _repredict_oof(run, new, resolve_device(device))
@@ -45,7 +45,7 @@ def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[s
 
 
 def _repredict_oof(run: Path, cfg: RoadsTrainConfig, device: torch.device) -> None:
-    """Every fold's out-of-fold probabilities again, with `cfg.tta`, as training writes them."""
+    """Every fold's out-of-fold probabilities again, with `cfg`'s TTA, as training writes them."""
     data = load_training(cfg.data_dir, cfg.limit_images)
     index = {name: i for i, name in enumerate(data.names)}
     bf16 = resolve_bf16(cfg.bf16, device)
