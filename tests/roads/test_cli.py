@@ -64,7 +64,9 @@ def test_train_predict_eval_submit(
     assert (pred2 / "overlay/montage.png").is_file()
 
 
-def test_predict_one_fold_and_resume_message(tiny_roads: Path, tmp_path: Path) -> None:
+def test_predict_one_fold_and_resume_message(
+    tiny_roads: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     base = ["roads", "train", "--model", "logreg", "--data-dir", str(tiny_roads), "--out", str(run),
             "--folds", "2"]  # fmt: skip
@@ -76,6 +78,10 @@ def test_predict_one_fold_and_resume_message(tiny_roads: Path, tmp_path: Path) -
                  "--fold", "1", "--no-overlays"]) == 0  # fmt: skip
     assert json.loads((out / "predict.json").read_text())["models"] == [1]
     assert not (out / "overlay").exists()
+    for zoom, message in (("1.25", "needs a pixel model"), ("0.5", "must be >= 1")):
+        assert main(["roads", "predict", str(run), "--images", str(images), "--out",
+                     str(tmp_path / "z"), "--tta-zoom", zoom]) == 2  # fmt: skip
+        assert message in capsys.readouterr().err
 
 
 def test_errors_are_one_line(
@@ -91,6 +97,9 @@ def test_errors_are_one_line(
     assert "no images" in capsys.readouterr().err
     assert main(["roads", "train", "--model", "unet", "--crop", "30", "--out", str(tmp_path)]) == 2
     assert "multiple of" in capsys.readouterr().err
+    assert main(["roads", "train", "--model", "patchcnn", "--tta-zoom", "1.25", "--out",
+                 str(tmp_path)]) == 2  # fmt: skip
+    assert "tta-zoom needs the U-Net" in capsys.readouterr().err
 
 
 def test_rescore_equals_training_with_the_new_settings(
