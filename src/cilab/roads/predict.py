@@ -93,7 +93,9 @@ def torch_probabilities(
     h, w = image.shape[:2]
     total = None
     for f in factors:
-        p = _symmetry_mean(models, image, scale * f, tta, patch_output, device, channels_last, bf16)
+        x = to_model_space(image[None], scale * f, device)  # [1, 3, h', w']
+        ks = _symmetries(x, tta, round(PATCH * scale * f) if patch_output else None)
+        p = _mean_over_symmetries(models, x, ks, channels_last, bf16)  # [1, h', w']
         if not patch_output and p.shape[-2:] != (h, w):
             p = F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         total = p if total is None else total + p
@@ -101,31 +103,28 @@ def torch_probabilities(
     return (total / len(factors))[0].cpu().numpy()
 
 
-def _symmetry_mean(
-    models: list[nn.Module],
-    image: np.ndarray,
-    scale: float,
-    tta: str,
-    patch_output: bool,
-    device: torch.device,
-    channels_last: bool,
-    bf16: bool,
-) -> torch.Tensor:
-    """Mean probability over the TTA symmetries and models at one input scale: [1, h', w']."""
-    x = to_model_space(image[None], scale, device)  # [1, 3, h', w']
+def _symmetries(x: torch.Tensor, tta: str, patch_stride: int | None) -> tuple[int, ...]:
+    """The D4 elements of `tta` that map input `x` [1, 3, h', w'] onto itself (and, for a patch
+    model with output stride `patch_stride`, its patch grid too)."""
     ks = TTA_ELEMENTS[tta]
     square = x.shape[-1] == x.shape[-2]
-    if patch_output:  # symmetries must map the patch grid onto itself
-        stride = round(PATCH * scale)
-        square = square and x.shape[-1] % stride == 0
+    if patch_stride is not None:
+        square = square and x.shape[-1] % patch_stride == 0
     if not square:
-        ks = tuple(k for k in ks if k in (0, 2)) if not patch_output else (0,)
+        ks = tuple(k for k in ks if k in (0, 2)) if patch_stride is None else (0,)
+    return ks
+
+
+def _mean_over_symmetries(
+    models: list[nn.Module], x: torch.Tensor, ks: tuple[int, ...], channels_last: bool, bf16: bool
+) -> torch.Tensor:
+    """Mean probability of `models` over the symmetries `ks` of `x`, mapped back: [1, h', w']."""
     batch = torch.cat([d4(x, k) for k in ks])  # [len(ks), 3, h', w']
     if channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
     total = None
     for model in models:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(batch)
         p = torch.sigmoid(logits.float())
         p = torch.stack([d4_inverse(p[i], k) for i, k in enumerate(ks)]).mean(0)  # [1, ., .]
