@@ -78,6 +78,9 @@ def test_predict_one_fold_and_resume_message(
                  "--fold", "1", "--no-overlays"]) == 0  # fmt: skip
     assert json.loads((out / "predict.json").read_text())["models"] == [1]
     assert not (out / "overlay").exists()
+    assert main(["roads", "rescore", str(run), "--tta-zoom", "1.25"]) == 2  # no traceback
+    err = capsys.readouterr().err
+    assert "tta-zoom needs the U-Net" in err and err.count("\n") == 1
     for zoom, message in (("1.25", "needs a pixel model"), ("0.5", "must be >= 1")):
         assert main(["roads", "predict", str(run), "--images", str(images), "--out",
                      str(tmp_path / "z"), "--tta-zoom", zoom]) == 2  # fmt: skip

@@ -173,8 +173,10 @@ class Predictor:
         if tta is not None:
             info["tta"] = tta
         if tta_zoom is not None:  # checked here: a one-line error before any model loads
-            if tta_zoom < 1.0:
-                raise CilabError(f"--tta-zoom must be >= 1 (1: one scale); got {tta_zoom}")
+            try:
+                zoom_factors(tta_zoom)
+            except ValueError as e:
+                raise CilabError(f"--{e}") from None
             if PATCH_OUTPUT[info["model"]] and tta_zoom != 1.0:
                 raise CilabError(f"{run_dir}: multi-scale TTA (--tta-zoom) needs a pixel model")
             info["tta_zoom"] = tta_zoom

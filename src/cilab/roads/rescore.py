@@ -35,7 +35,10 @@ def rescore(run_dir: str | Path, device: str = "auto", **changes: Any) -> dict[s
     if unknown:
         raise CilabError(f"cannot rescore {sorted(unknown)}: only {', '.join(RESCORABLE)}")
     cfg = saved_config(run)
-    new = replace(cfg, **{k: v for k, v in changes.items() if v is not None}, out=str(run))
+    try:
+        new = replace(cfg, **{k: v for k, v in changes.items() if v is not None}, out=str(run))
+    except ValueError as e:  # the config's own checks, e.g. --tta-zoom on a patch model
+        raise CilabError(f"{run}: {e}") from None
     if (new.tta, new.tta_zoom) != (cfg.tta, cfg.tta_zoom):
         if cfg.model == "logreg":
             raise CilabError("logreg predicts without test-time augmentation; drop --tta")

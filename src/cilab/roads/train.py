@@ -57,7 +57,7 @@ from cilab.roads.models import PATCH_OUTPUT, build_torch_model
 from cilab.roads.models.logreg import LogRegConfig, build_logreg, predict_patch_proba, save_logreg
 from cilab.roads.patches import FOREGROUND_THRESHOLD, PATCH, labels_to_mask, patch_labels
 from cilab.roads.postprocess import Morphology, patch_statistic, pixel_mask
-from cilab.roads.predict import REFIT_DIR, downscale, torch_probabilities
+from cilab.roads.predict import REFIT_DIR, downscale, torch_probabilities, zoom_factors
 
 ModelName = Literal["logreg", "patchcnn", "unet"]
 #: `RoadsTrainConfig.fold` of the refit model: every training image, no validation.
@@ -163,8 +163,7 @@ class RoadsTrainConfig:
                 raise ValueError("need 0 < scale-min <= scale-max")
         if not 0 <= self.gt_threshold < 1:
             raise ValueError("gt-threshold must be in [0, 1)")
-        if self.tta_zoom < 1:  # type: ignore[operator]
-            raise ValueError("tta-zoom must be >= 1 (1: one scale)")
+        zoom_factors(self.tta_zoom)  # type: ignore[arg-type]  # raises below 1
         if PATCH_OUTPUT[self.model] and self.tta_zoom != 1.0:
             raise ValueError("tta-zoom needs the U-Net (a patch model's grid is fixed); use 1")
         if self.model == "logreg" and self.deploy == "refit":
