@@ -18,9 +18,9 @@ folds (never its own); the deployed threshold is tuned on all OOF predictions. M
 those of the last epoch (no early stopping on the fold that is reported).
 
 Why refit: the CV numbers describe one model with the run's TTA; the refit model is that
-procedure on 25 % more images, and it predicts five times faster than the fold average, which
-lets the U-Net default to 3-scale x 8-symmetry TTA and still predict the 94 test tiles inside
-the 2-minute budget (docs/RESULTS.md).
+procedure on 25 % more images, and it is one model instead of five to predict with: with the
+U-Net's 3-scale x 8-symmetry TTA the 94 test tiles take 61 s against the fold average's 286 s,
+inside the 2-minute budget (docs/RESULTS.md).
 
 The torch models train through `cilab.core.loop.EpochTrainer` (resume, Ctrl-C, logs, DDP); all
 augmentation draws come from its per-step generator, so `--resume` reproduces an uninterrupted
@@ -133,7 +133,7 @@ class RoadsTrainConfig:
     deploy: Literal["folds", "refit"] | None = option(
         None,
         "what predict runs: the average of the fold models, or one more model trained on all "
-        "images after CV (U-Net default: refit, 5x faster to predict; others: folds)",
+        "images after CV (U-Net default: refit, one model instead of five; others: folds)",
     )
     fold: int = option(-1, "the fold a trainer runs (set internally; -2: all images)")
 
