@@ -30,15 +30,33 @@ class DistEnv:
         return self.world_size > 1
 
 
-def init_distributed(device_type: str) -> DistEnv:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else a world of one."""
+def backend_for(device: str, cuda_available: bool) -> str:
+    """The process-group backend for a `--device auto|cpu|cuda` setting.
+
+    Follows the device the run will use, not the flag's spelling: `auto` on a GPU machine trains
+    on CUDA, so it needs NCCL too. A CUDA run still sums some CPU tensors (epoch metrics), which
+    NCCL cannot carry, hence gloo for CPU tensors beside NCCL for CUDA ones.
+    """
+    on_cuda = device == "cuda" or (device == "auto" and cuda_available)
+    return "cpu:gloo,cuda:nccl" if on_cuda else "gloo"
+
+
+def init_distributed(device: str) -> DistEnv:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else a world of one.
+
+    `device` is the run's `--device` setting. On CUDA each rank first takes the GPU of its local
+    rank: NCCL needs one GPU per rank, and without it every rank would share GPU 0.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = backend_for(device, torch.cuda.is_available())
+    if "nccl" in backend:
+        torch.cuda.set_device(local_rank)
     owner = not dist.is_initialized()
     if owner:
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        dist.init_process_group(backend=backend)
     return DistEnv(dist.get_rank(), dist.get_world_size(), local_rank, owner)
 
 

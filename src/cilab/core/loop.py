@@ -77,7 +77,7 @@ class EpochTrainer(ABC):
     sum_keys: tuple[str, ...] = ("loss",)
 
     def __init__(self, cfg: Any, resume: bool = False, typed: set[str] | None = None) -> None:
-        self.env: DistEnv = init_distributed("cuda" if cfg.device == "cuda" else "cpu")
+        self.env: DistEnv = init_distributed(cfg.device)
         self.run_dir = Path(cfg.out)
         state = self._load_resume_state(resume)
         if state is not None:

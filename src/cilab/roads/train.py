@@ -407,7 +407,7 @@ def train_roads(
     typed = set(typed or ()) - {"threads"}  # may change on resume: not part of the result
     # Under torchrun every rank runs this function: one process group for all folds, and rank 0
     # alone writes the run-level files.
-    env = init_distributed("cuda" if cfg.device == "cuda" else "cpu")
+    env = init_distributed(cfg.device)
     try:
         return _train_folds(cfg, env, resume, typed)
     finally:

@@ -1,0 +1,26 @@
+"""The process-group backend follows the device a run will really use."""
+
+from __future__ import annotations
+
+import pytest
+
+from cilab.core.distributed import DistEnv, backend_for, init_distributed
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda", "backend"),
+    [
+        ("cpu", False, "gloo"),
+        ("cpu", True, "gloo"),  # --device cpu on a GPU machine stays on the CPU
+        ("auto", False, "gloo"),
+        ("auto", True, "cpu:gloo,cuda:nccl"),  # auto picks CUDA, so NCCL (+ gloo for CPU sums)
+        ("cuda", True, "cpu:gloo,cuda:nccl"),
+    ],
+)
+def test_backend_follows_the_resolved_device(device: str, cuda: bool, backend: str) -> None:
+    assert backend_for(device, cuda) == backend
+
+
+def test_one_process_is_a_world_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert init_distributed("auto") == DistEnv()
