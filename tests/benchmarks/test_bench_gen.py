@@ -6,7 +6,6 @@ can import tensorflow; elsewhere their test is reported as skipped, with the rea
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -14,18 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_gen.py"
 PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-
-
-def _load_module():
-    spec = importlib.util.spec_from_file_location("bench_gen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_gen"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_quick_run_writes_rows_with_positive_numbers(tmp_path: Path):
@@ -54,7 +46,7 @@ def test_quick_run_writes_rows_with_positive_numbers(tmp_path: Path):
 
 @pytest.mark.parametrize(("model", "peer"), [("vae", "keras"), ("dcgan", "tf")])
 def test_peer_is_skipped_with_a_message_when_its_venv_is_missing(tmp_path, capsys, model, peer):
-    bench = _load_module()
+    bench = load_script("bench_gen")
     missing = str(tmp_path / "nope" / "python")
     args = bench.parse_args(["--model", model, "--peers", "--keras-python", missing])
     assert peer in args.loop_names
@@ -102,7 +94,7 @@ def test_peer_script_trains_and_reports(tmp_path: Path, script: str):
             f"{PEER_PYTHON} cannot import tensorflow (the --peers venv: python3 -m venv "
             ".venv-bench && .venv-bench/bin/pip install tensorflow-cpu)"
         )
-    bench = _load_module()
+    bench = load_script("bench_gen")
     data_dir = bench.write_synthetic_mnist(tmp_path / "data", n_train=1024)
     out = tmp_path / "peer.json"
     proc = subprocess.run(
@@ -116,7 +108,7 @@ def test_peer_script_trains_and_reports(tmp_path: Path, script: str):
 
 
 def test_flag_validation():
-    bench = _load_module()
+    bench = load_script("bench_gen")
     with pytest.raises(SystemExit):
         bench.parse_args(["--loops", "plain,nonsense"])
     with pytest.raises(SystemExit):

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_script
 
 from cilab.cli.main import build_parser
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_session.py"
 
 
 @pytest.fixture(scope="module")
 def gpu_session():
-    spec = importlib.util.spec_from_file_location("gpu_session", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_session"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_session")
 
 
 def test_every_command_parses_with_the_real_cli(gpu_session, tmp_path: Path) -> None:
