@@ -18,7 +18,7 @@ last epoch and its eval) and runs.tar.gz (each command's output, metrics, config
 no weights: they are too large to come back).
 
 The steps, each logged with its wall time:
-1. pytest tests/test_cuda.py tests/core/test_distributed.py (the CUDA path against the CPU).
+1. pytest tests/test_cuda.py tests/core/test_process_group.py (the CUDA path against the CPU).
 2. One DCGAN epoch in fp32 and one in bf16, alone on the GPU: the epoch times for RESULTS.md.
 3. One epoch of each run below, all at once: their epoch times side by side, which size step 4.
 4. The runs, all at once on the one GPU, each stopped cleanly (SIGINT saves last.pt) when
@@ -154,7 +154,7 @@ def run_session(s: Session, budget: float) -> None:
     except ImportError:
         s.summary["torch"] = None
     s.say(f"torch {s.summary['torch']}, GPU {s.summary['gpu']}")
-    tests = ["tests/test_cuda.py", "tests/core/test_distributed.py"]
+    tests = ["tests/test_cuda.py", "tests/core/test_process_group.py"]
     s.step("pytest", {"pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                  *tests]}, 240)  # fmt: skip
 

@@ -1,6 +1,6 @@
 """The CUDA path: the same models and loops on a GPU give what they give on the CPU.
 
-These run only where a CUDA GPU is visible (`benchmarks/gpu_session.sh` runs them on a lent GPU
+These run only where a CUDA GPU is visible (`benchmarks/gpu_session.py` runs them on a lent GPU
 machine); elsewhere pytest reports them as skipped, with the reason. Comparisons turn TF32 off so
 that CUDA and CPU both compute in fp32 and can be held to tight tolerances.
 """
@@ -26,7 +26,7 @@ from cilab.roads.predict import torch_probabilities
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
-    reason="needs a CUDA GPU (benchmarks/gpu_session.sh runs these on a lent GPU machine)",
+    reason="needs a CUDA GPU (benchmarks/gpu_session.py runs these on a lent GPU machine)",
 )
 CUDA = torch.device("cuda")
 
