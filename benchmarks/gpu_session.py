@@ -112,18 +112,17 @@ class Session:
                           "--out", str(self.runs / run))  # fmt: skip
 
 
-def epoch_seconds(run_dir: Path) -> float | None:
-    """The last epoch's training time from a run's metrics.jsonl (None: no epoch finished)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file() or not path.read_text().strip():
-        return None
-    return float(json.loads(path.read_text().splitlines()[-1])["time_s"])
-
-
 def last_epoch(run_dir: Path) -> dict[str, object] | None:
+    """The last line of a run's metrics.jsonl (None: no epoch finished)."""
     path = run_dir / "metrics.jsonl"
     lines = path.read_text().splitlines() if path.is_file() else []
     return json.loads(lines[-1]) if lines else None
+
+
+def epoch_seconds(run_dir: Path) -> float | None:
+    """The last finished epoch's training time."""
+    last = last_epoch(run_dir)
+    return float(last["time_s"]) if last else None  # type: ignore[arg-type]
 
 
 def plan_epochs(seconds: float | None, budget: float, fixed: int | None) -> int:
