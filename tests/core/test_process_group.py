@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from cilab.core.distributed import DistEnv, backend_for, init_distributed
+from cilab.core.errors import CilabError
 
 
 @pytest.mark.parametrize(
@@ -17,8 +19,17 @@ from cilab.core.distributed import DistEnv, backend_for, init_distributed
         ("cuda", True, "cpu:gloo,cuda:nccl"),
     ],
 )
-def test_backend_follows_the_resolved_device(device: str, cuda: bool, backend: str) -> None:
-    assert backend_for(device, cuda) == backend
+def test_backend_follows_the_resolved_device(
+    monkeypatch: pytest.MonkeyPatch, device: str, cuda: bool, backend: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert backend_for(device) == backend
+
+
+def test_cuda_without_a_gpu_is_the_device_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CilabError, match="no CUDA GPU is visible"):
+        backend_for("cuda")
 
 
 def test_one_process_is_a_world_of_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cilab.core.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -30,14 +32,14 @@ class DistEnv:
         return self.world_size > 1
 
 
-def backend_for(device: str, cuda_available: bool) -> str:
-    """The process-group backend for a `--device auto|cpu|cuda` setting.
+def backend_for(device: str) -> str:
+    """The process-group backend for a run's `--device auto|cpu|cuda` setting.
 
-    Follows the device the run will use, not the flag's spelling: `auto` on a GPU machine trains
-    on CUDA, so it needs NCCL too. A CUDA run still sums some CPU tensors (epoch metrics), which
-    NCCL cannot carry, hence gloo for CPU tensors beside NCCL for CUDA ones.
+    Follows the device the run will use (`resolve_device`, so `auto` on a GPU machine means
+    CUDA and NCCL). A CUDA run still sums some CPU tensors (epoch metrics), which NCCL cannot
+    carry, hence gloo for CPU tensors beside NCCL for CUDA ones.
     """
-    on_cuda = device == "cuda" or (device == "auto" and cuda_available)
+    on_cuda = resolve_device(device).type == "cuda"
     return "cpu:gloo,cuda:nccl" if on_cuda else "gloo"
 
 
@@ -51,7 +53,7 @@ def init_distributed(device: str) -> DistEnv:
     if world <= 1:
         return DistEnv()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = backend_for(device, torch.cuda.is_available())
+    backend = backend_for(device)
     if "nccl" in backend:
         torch.cuda.set_device(local_rank)
     owner = not dist.is_initialized()
