@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"  # git-ignored: staged here, carried to the device machine
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 DCGAN = "--model dcgan --batch-size 64 --adam-beta1 0.5 --lr-g 2e-4 --lr-d 2e-4 --g-ema 0.999"
 VAE_WIDE = "--model vae --arch wide --lr-schedule cosine"
@@ -136,10 +136,11 @@ def plan_epochs(seconds: float | None, budget: float, fixed: int | None) -> int:
 
 def stage() -> None:
     """Copy MNIST and the cached judging classifier into data/ for the device machine."""
-    cache = Path(os.environ.get("CILAB_CACHE") or Path.home() / ".cache" / "cilab")
-    src = Path(os.environ.get("CILAB_DATA") or SHARED_MNIST.parent) / "mnist"
+    from cilab.gen.classifier import classifier_dir  # here only: cilab is installed, not there
+
+    src = Path(os.environ.get("CILAB_DATA") or SHARED_DATA) / "mnist"
     shutil.copytree(src, DATA / "mnist", dirs_exist_ok=True)
-    shutil.copytree(cache / "classifiers", DATA / "cache" / "classifiers", dirs_exist_ok=True)
+    shutil.copytree(classifier_dir(), DATA / "cache" / "classifiers", dirs_exist_ok=True)
     size = sum(f.stat().st_size for f in DATA.rglob("*") if f.is_file()) / 1e6
     print(f"staged {DATA} ({size:.1f} MB): carry ['data'] in the device call")
 
