@@ -90,6 +90,43 @@ def test_step_computes_the_tutorials_two_tape_gradients(small_mnist: Path, tmp_p
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
 
 
+def test_r1_penalty_adds_gamma_half_grad_norm_to_the_discriminator_gradient(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """--r1-gamma: D's gradient is the tutorial's plus gamma/2 times the gradient of the mean
+    squared input-gradient norm at the reals (a double backward); G's gradient is unchanged."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from cilab.gen.models.dcgan import to_gan_input
+
+    gamma = 5.0
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r", dropout=0.0, r1_gamma=gamma))
+    ref = copy.deepcopy(trainer.gan).train()
+    idx = torch.arange(32)
+    z = torch.randn((32, 100), generator=trainer.step_generator())
+    real = to_gan_input(trainer.data.train_x[idx]).requires_grad_(True)
+    real_out, fake = ref.discriminator(real), ref.generator(z)
+    fake_out = ref.discriminator(fake)
+    (dx,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+    r1 = (dx**2).sum((1, 2, 3)).mean()
+    bce = F.binary_cross_entropy_with_logits(
+        real_out, torch.ones_like(real_out)
+    ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+    gen_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    g_grads = torch.autograd.grad(gen_loss, list(ref.generator.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(bce + gamma / 2 * r1, list(ref.discriminator.parameters()))
+    values = trainer.train_step(idx)
+    assert values["r1"] == pytest.approx(r1.item(), rel=1e-5) and values["r1"] > 0
+    assert values["d_loss"] == pytest.approx(bce.item(), rel=1e-5)  # reported without penalty
+    for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+    assert "r1" in trainer.sum_keys and "r1" not in GANTrainer(
+        cfg_for(small_mnist, tmp_path / "off")
+    ).sum_keys
+
+
 def test_bf16_step_follows_the_fp32_step_and_keeps_fp32_weights(small_mnist: Path, tmp_path):
     """--bf16 autocasts the networks only: same losses and gradients up to bf16 rounding (about
     3 significant digits), weights and gradients stay fp32."""

@@ -79,6 +79,12 @@ class GANTrainConfig:
         "sample from an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999; 0: off, the tutorial); monitor, grids, checkpoints and eval then use it",
     )
+    r1_gamma: float = option(
+        0.0,
+        "weight gamma of the R1 penalty gamma/2 * E ||grad_x D(x)||^2 on real images "
+        "(Mescheder et al. 2018), which keeps the discriminator smooth around the data "
+        "(0: off, the tutorial)",
+    )
     checkpoint_every: int = option(15, "write epoch_NNN.pt every this many epochs (0: never)")
     monitor_samples: int = option(
         2000, "generated digits judged each epoch by the cached classifier (0: off)"
@@ -110,6 +116,8 @@ class GANTrainConfig:
             raise ValueError("lr-g and lr-d must be > 0")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError("adam-beta1 must be in [0, 1)")
+        if self.r1_gamma < 0:
+            raise ValueError("r1-gamma must be >= 0")
         if not 0.0 <= self.g_ema < 1.0:
             raise ValueError("g-ema must be in [0, 1)")
         if self.monitor_samples == 1:
@@ -132,7 +140,10 @@ class _Monitor:
 class GANTrainer(EpochTrainer):
     """The tutorial's DCGAN step, repeated: discriminator phase, generator phase, both updates."""
 
-    sum_keys = ("d_loss", "g_loss", "d_real", "d_fake")
+    @property
+    def sum_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        keys = ("d_loss", "g_loss", "d_real", "d_fake")
+        return (*keys, "r1") if self.cfg.r1_gamma else keys
 
     def setup(self) -> int:
         cfg = self.cfg
@@ -171,6 +182,7 @@ class GANTrainer(EpochTrainer):
         seed = int(torch.randint(2**62, (1,), generator=g, device=self.device))
         torch.manual_seed(seed + self.env.rank)
         real = to_gan_input(self.data.train_x[idx[self.mine]])  # [b, 1, 28, 28] in [-1, 1]
+        real.requires_grad_(cfg.r1_gamma > 0)  # R1 differentiates D's real scores by the input
 
         # -- phase 1: discriminator. Real images should score 1, generated ones 0. -------------
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -180,8 +192,12 @@ class GANTrainer(EpochTrainer):
             real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
             fake_logits = self.discriminator(fake).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+        d_objective, extra = d_loss, {}
+        if cfg.r1_gamma:
+            r1 = _r1_penalty(real_logits, real)
+            d_objective, extra = d_loss + cfg.r1_gamma / 2 * r1, {"r1": r1.item()}
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward(inputs=self.d_params, retain_graph=True)
+        d_objective.backward(inputs=self.d_params, retain_graph=True)
 
         # -- phase 2: generator. Non-saturating: maximize log D(G(z)) instead of minimizing
         # log(1 - D(G(z))), whose gradient vanishes while D easily rejects the samples. -----
@@ -202,6 +218,7 @@ class GANTrainer(EpochTrainer):
             "g_loss": g_loss.item(),
             "d_real": torch.sigmoid(real_logits).mean().item(),  # D's belief that reals are real
             "d_fake": torch.sigmoid(fake_logits).mean().item(),  # ... that fakes are real
+            **extra,
         }
 
     # -- per-epoch judging, samples, warnings -----------------------------------------------
@@ -278,6 +295,15 @@ class GANTrainer(EpochTrainer):
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     """Mean binary cross-entropy of logits against a constant label (1: real, 0: fake)."""
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ||d logit / d x||^2 at the real images, differentiable in D's
+    weights (double backward): near zero exactly when D is flat on the data, which is where
+    GAN training converges (Mescheder et al. 2018). Costs one more backward through D only,
+    about 10 % of a step (D has 1/8 of G's multiply-adds)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
 
 
 def _frames(samples: Path, last_epoch: int) -> list[np.ndarray]:
