@@ -127,6 +127,29 @@ def test_r1_penalty_adds_gamma_half_grad_norm_to_the_discriminator_gradient(
     ).sum_keys
 
 
+def test_cosine_schedule_scales_both_learning_rates_by_the_global_step(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """--lr-schedule cosine: step s of S = epochs * steps_per_epoch (here 2 * 3) runs at
+    lr * (1 + cos(pi s / S)) / 2 for both networks; constant keeps the flags' rates."""
+    import math
+
+    trainer = GANTrainer(
+        cfg_for(small_mnist, tmp_path / "c", lr_schedule="cosine", lr_g=2e-4, lr_d=4e-4)
+    )
+    for step in (0, 2, 3, 5):
+        trainer.global_step = step
+        trainer.train_step(torch.arange(32))
+        scale = (1 + math.cos(math.pi * step / 6)) / 2
+        assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * scale)
+        assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
+    constant = GANTrainer(cfg_for(small_mnist, tmp_path / "k", lr_g=2e-4, lr_d=4e-4))
+    constant.global_step = 5
+    constant.train_step(torch.arange(32))
+    assert constant.opt_g.param_groups[0]["lr"] == 2e-4
+    assert constant.opt_d.param_groups[0]["lr"] == 4e-4
+
+
 def test_bf16_step_follows_the_fp32_step_and_keeps_fp32_weights(small_mnist: Path, tmp_path):
     """--bf16 autocasts the networks only: same losses and gradients up to bf16 rounding (about
     3 significant digits), weights and gradients stay fp32."""

@@ -34,7 +34,7 @@ from cilab.core.checkpoint import load_checkpoint
 from cilab.core.config import option
 from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
-from cilab.core.loop import EpochTrainer, TrainResult
+from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.gen.data import GenData, load_gen_data
 from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
@@ -64,6 +64,11 @@ class GANTrainConfig:
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
     adam_beta1: float = option(
         0.9, "Adam beta1 of both optimizers (Keras' default; DCGAN paper 0.5)"
+    )
+    lr_schedule: Literal["constant", "cosine"] = option(
+        "constant",
+        "constant (the tutorial), or both learning rates decayed to 0 along a cosine over all "
+        "epochs, which shrinks the generator's orbit around the equilibrium as the run ends",
     )
     gan_loss: Literal["non-saturating", "minimax"] = option(
         "non-saturating",
@@ -209,6 +214,7 @@ class GANTrainer(EpochTrainer):
         g_loss.backward(inputs=self.g_params)
 
         # Both networks step from the same state, as the tutorial's two tapes do.
+        self._set_learning_rates()
         self.opt_d.step()
         self.opt_g.step()
         if cfg.g_ema:
@@ -220,6 +226,17 @@ class GANTrainer(EpochTrainer):
             "d_fake": torch.sigmoid(fake_logits).mean().item(),  # ... that fakes are real
             **extra,
         }
+
+    def _set_learning_rates(self) -> None:
+        """This step's rates: --lr-g / --lr-d, scaled along the schedule (a function of the
+        global step, so a resumed run continues the same decay)."""
+        if self.cfg.lr_schedule == "constant":
+            return
+        total = self.cfg.epochs * self.steps_per_epoch
+        scale = cosine_lr(1.0, self.global_step, total)
+        for opt, base in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = base * scale
 
     # -- per-epoch judging, samples, warnings -----------------------------------------------
     def _load_monitor(self) -> _Monitor | None:
