@@ -17,9 +17,9 @@ from conftest import write_fake_mnist
 DRIVER = """
 import sys, torch
 from cilab.gen.gan_train import GANTrainConfig, GANTrainer
-data, out = sys.argv[1], sys.argv[2]
+data, out, r1_gamma = sys.argv[1], sys.argv[2], float(sys.argv[3])
 cfg = GANTrainConfig(data_dir=data, out=out, epochs=2, batch_size=32, device="cpu",
-                     monitor_samples=0, checkpoint_every=1)
+                     monitor_samples=0, checkpoint_every=1, r1_gamma=r1_gamma)
 trainer = GANTrainer(cfg)
 trainer.fit()
 params = {k: v for k, v in trainer.gan.named_parameters()}
@@ -28,14 +28,15 @@ torch.save(params, f"{out}/rank{trainer.env.rank}.pt")
 
 
 @pytest.mark.slow
-def test_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("r1_gamma", [0.0, 1.0])  # R1's double backward through DDP too
+def test_two_processes_keep_identical_replicas(tmp_path: Path, r1_gamma: float) -> None:
     write_fake_mnist(tmp_path / "data/mnist", n_train=96, n_test=64)
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(driver), str(tmp_path / "data"), str(out)]  # fmt: skip
+           str(driver), str(tmp_path / "data"), str(out), str(r1_gamma)]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
@@ -45,6 +46,7 @@ def test_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
     # One run directory, written by rank 0: 3 global steps of 32 per epoch, 2 epochs.
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
+    assert all(("train_r1" in r) == (r1_gamma > 0) for r in records)
     assert (out / "samples/epoch_002.png").is_file() and (out / "epoch_002.pt").is_file()
     last = torch.load(out / "last.pt", weights_only=True)
     assert last["global_step"] == 6
