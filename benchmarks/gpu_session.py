@@ -23,7 +23,7 @@ The steps, each logged with its wall time:
 3. One epoch of each run below, all at once: their epoch times side by side, which size step 4.
 4. The runs, all at once on the one GPU, each stopped cleanly (SIGINT saves last.pt) when
    `--budget` seconds are up: the DCGAN of issue 3 (the DCGAN paper's Adam, batch 64, a weight
-   average; 50 epochs) with constant and with cosine-decayed learning rates, the wide 2-D VAE (grey levels) and the wide 32-D VAE (dynamic
+   average; 50 epochs), the wide 2-D VAE (grey levels) and the wide 32-D VAE (dynamic
    binarization, ELBO and an 8-sample IW bound) of issue 2, as many cosine epochs as fit.
 5. `cilab gen eval` of each: 10,000 samples, test -ELBO, IW NLL (K = 5000 for 32-D).
 """
@@ -52,7 +52,6 @@ IW_EVAL = "--samples 10000 --iw-samples 5000 --iw-images 2000"
 # name: (train flags, epochs or None = as many as the budget allows, eval flags)
 RUNS: dict[str, tuple[str, int | None, str]] = {
     "dcgan-b64-ema": (DCGAN, 50, "--samples 10000"),
-    "dcgan-b64-ema-cos": (f"{DCGAN} --lr-schedule cosine", 50, "--samples 10000"),
     "vae2d-wide": (f"{VAE_WIDE} --latent-dim 2", None, IW_EVAL.replace("5000", "1000")),
     "vae32-wide-dyn": (VAE_32, None, IW_EVAL),
     "vae32-wide-dyn-iw8": (f"{VAE_32} --iw-train-samples 8", None, IW_EVAL),
