@@ -131,6 +131,11 @@ class EpochTrainer(ABC):
         """Main-process hook after each epoch's record is logged (e.g. sample grids)."""
         return None
 
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run (`--epochs`), the length of a decay schedule."""
+        return self.cfg.epochs * self.steps_per_epoch
+
     def lr_at(self, step: int) -> float | None:
         """The learning rate of global step `step`; None keeps the optimizer's own (constant).
 
@@ -142,8 +147,7 @@ class EpochTrainer(ABC):
         """Set this step's learning rate, then zero_grad, backward and step."""
         lr = self.lr_at(self.global_step)
         if lr is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(optimizer, lr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -298,6 +302,12 @@ class EpochTrainer(ABC):
                 self.save_weights("best.pt", {"best_metric": metric})
             self.on_epoch_end(record)
         self.save_last()
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Run the optimizer's next step at `lr` (every parameter group)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:

@@ -138,7 +138,7 @@ class CosmoCNNTrainer(EpochTrainer):
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up over 5% of the steps, then cosine decay to 0."""
-        total = self.cfg.epochs * self.steps_per_epoch
+        total = self.total_steps
         return cosine_lr(self.cfg.lr, step, total, warmup=max(1, round(0.05 * total)))
 
     def best_metric_of(self, record: dict[str, Any]) -> float | None:

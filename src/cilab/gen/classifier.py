@@ -16,7 +16,6 @@ per image. Trained with Adam, cosine decay and random shifts of up to 2 pixels.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from cilab.core.config import option
 from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_json, write_json
+from cilab.core.loop import cosine_lr, set_lr
 from cilab.core.seed import STREAM_PERM, STREAM_STEP, derived_generator, seed_everything
 from cilab.data.mnist import cache_dir, load_mnist
 
@@ -258,8 +258,7 @@ def train_classifier(cfg: ClassifierConfig, progress: bool = True) -> Classifier
                 break
             g = derived_generator(cfg.seed, STREAM_STEP, step, device=device)
             x = random_shift(_as_input(x_all[idx]), cfg.max_shift, g)
-            for group in opt.param_groups:  # cosine decay from the step number
-                group["lr"] = 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total))
+            set_lr(opt, cosine_lr(cfg.lr, step, total))  # cosine decay from the step number
             loss = F.cross_entropy(model(x), y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -34,7 +34,7 @@ from cilab.core.checkpoint import load_checkpoint
 from cilab.core.config import option
 from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
-from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr
+from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr, set_lr
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.gen.data import GenData, load_gen_data
 from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
@@ -232,11 +232,9 @@ class GANTrainer(EpochTrainer):
         global step, so a resumed run continues the same decay)."""
         if self.cfg.lr_schedule == "constant":
             return
-        total = self.cfg.epochs * self.steps_per_epoch
-        scale = cosine_lr(1.0, self.global_step, total)
-        for opt, base in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
-            for group in opt.param_groups:
-                group["lr"] = base * scale
+        scale = cosine_lr(1.0, self.global_step, self.total_steps)
+        set_lr(self.opt_d, self.cfg.lr_d * scale)
+        set_lr(self.opt_g, self.cfg.lr_g * scale)
 
     # -- per-epoch judging, samples, warnings -----------------------------------------------
     def _load_monitor(self) -> _Monitor | None:

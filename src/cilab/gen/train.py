@@ -128,7 +128,7 @@ class GenTrainer(EpochTrainer):
     def lr_at(self, step: int) -> float | None:
         if self.cfg.lr_schedule == "constant":
             return None
-        return cosine_lr(self.cfg.lr, step, self.cfg.epochs * self.steps_per_epoch)
+        return cosine_lr(self.cfg.lr, step, self.total_steps)
 
     def validate(self) -> dict[str, float]:
         if not len(self.data.val_x):

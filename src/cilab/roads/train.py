@@ -282,7 +282,7 @@ class RoadsTrainer(EpochTrainer):
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up over 3% of the steps, then cosine decay to 0."""
-        total = self.cfg.epochs * self.steps_per_epoch
+        total = self.total_steps
         return cosine_lr(self.cfg.lr, step, total, warmup=max(1, round(0.03 * total)))
 
     def validate(self) -> dict[str, float]:
