@@ -122,9 +122,10 @@ def test_r1_penalty_adds_gamma_half_grad_norm_to_the_discriminator_gradient(
     assert values["d_loss"] == pytest.approx(bce.item(), rel=1e-5)  # reported without penalty
     for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
-    assert "r1" in trainer.sum_keys and "r1" not in GANTrainer(
-        cfg_for(small_mnist, tmp_path / "off")
-    ).sum_keys
+    assert (
+        "r1" in trainer.sum_keys
+        and "r1" not in GANTrainer(cfg_for(small_mnist, tmp_path / "off")).sum_keys
+    )
 
 
 def test_cosine_schedule_scales_both_learning_rates_by_the_global_step(
