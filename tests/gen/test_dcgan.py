@@ -95,3 +95,34 @@ def test_precise_bn_uses_the_current_statistics_and_leaves_the_generator_alone()
     stale = gan.sample(64, torch.Generator().manual_seed(1), precise_bn=False)
     precise = gan.sample(64, torch.Generator().manual_seed(1))
     assert precise.std() > 2 * stale.std()
+
+
+def test_spectral_norm_makes_every_discriminator_layer_one_lipschitz() -> None:
+    torch.manual_seed(0)
+    plain = Discriminator(DCGANConfig(dropout=0.0))
+    d = Discriminator(DCGANConfig(dropout=0.0, spectral_norm=True))
+    assert n_params(d) == n_params(plain) == 212_865  # the same weights, normalized
+    layers = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    assert len(layers) == 3 and not any(hasattr(m, "parametrizations") for m in plain.modules())
+
+    def top_singular_values() -> list[float]:
+        return [torch.linalg.matrix_norm(m.weight.flatten(1), ord=2).item() for m in layers]
+
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    d.train()
+    for _ in range(30):  # one power iteration per training-mode forward
+        d(x)
+    assert top_singular_values() == pytest.approx([1.0, 1.0, 1.0], abs=0.01)
+    raw = [m.parametrizations.weight.original for m in layers]
+    for m, w in zip(layers, raw, strict=True):  # the kernel divided by its exact norm
+        sigma = torch.linalg.matrix_norm(w.flatten(1), ord=2)
+        torch.testing.assert_close(m.weight, w / sigma, rtol=0.01, atol=1e-4)
+    raw_norms = [torch.linalg.matrix_norm(w.flatten(1), ord=2).item() for w in raw]
+    assert max(abs(s - 1) for s in raw_norms) > 0.3  # Glorot kernels are not normalized already
+    # Eval mode reuses the estimate: the output, and the power-iteration vectors, stay fixed.
+    d.eval()
+    state = {k: v.clone() for k, v in d.state_dict().items()}
+    assert torch.equal(d(x), d(x))
+    assert all(torch.equal(state[k], v) for k, v in d.state_dict().items())
+    d(x).sum().backward()  # gradients reach the unnormalized weights
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in raw)

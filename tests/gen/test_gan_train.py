@@ -179,15 +179,21 @@ def test_minimax_loss_is_the_negated_fake_term(small_mnist: Path, tmp_path: Path
     assert values["g_loss"] == pytest.approx(np.log(1 - values["d_fake"]), abs=0.1)
 
 
-def test_resume_equals_uninterrupted_run_and_outputs(small_mnist: Path, tmp_path: Path) -> None:
-    full = train_gan(cfg_for(small_mnist, tmp_path / "full", collapse_d_loss=100.0))
+@pytest.mark.parametrize(
+    "options", [{}, {"spectral_norm": True}], ids=["tutorial", "spectral-norm"]
+)  # spectral norm's power-iteration vectors must travel in the checkpoint too
+def test_resume_equals_uninterrupted_run_and_outputs(
+    small_mnist: Path, tmp_path: Path, options: dict
+) -> None:
+    full = train_gan(cfg_for(small_mnist, tmp_path / "full", collapse_d_loss=100.0, **options))
     assert (full.status, full.epoch, full.global_step) == ("finished", 2, 6)
-    part = train_gan(cfg_for(small_mnist, tmp_path / "part", max_steps=4))  # into epoch 2
+    part = train_gan(cfg_for(small_mnist, tmp_path / "part", max_steps=4, **options))  # epoch 2
     assert (part.status, part.global_step) == ("max_steps", 4)
     rest = train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
     assert rest.global_step == 6
     a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
     assert_same(a["model"], b["model"])  # exact: same noise, batches and dropout masks
+    assert any(k.endswith("._u") for k in a["model"]) == bool(options)
     assert_same(a["opt_g"]["state"][0], b["opt_g"]["state"][0])
     full_lines = (tmp_path / "full/metrics.jsonl").read_text().splitlines()
     part_lines = (tmp_path / "part/metrics.jsonl").read_text().splitlines()

@@ -60,6 +60,12 @@ class GANTrainConfig:
     noise_dim: int = option(100, "size of the generator's input noise")
     dropout: float = option(0.3, "discriminator dropout rate")
     leaky_slope: float = option(0.3, "LeakyReLU negative slope (Keras' default)")
+    spectral_norm: bool = option(
+        False,
+        "spectral normalization of every discriminator layer (Miyato et al. 2018): D stays "
+        "1-Lipschitz per layer, so it can train without dropout or faster without overpowering "
+        "the generator (off: the tutorial)",
+    )
     lr_g: float = option(1e-4, "generator Adam learning rate")
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
     adam_beta1: float = option(
@@ -129,7 +135,7 @@ class GANTrainConfig:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
 
     def arch(self) -> DCGANConfig:
-        return DCGANConfig(self.noise_dim, self.dropout, self.leaky_slope)
+        return DCGANConfig(self.noise_dim, self.dropout, self.leaky_slope, self.spectral_norm)
 
 
 @dataclass
