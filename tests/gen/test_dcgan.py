@@ -64,6 +64,19 @@ def test_sample_is_in_unit_range_eval_mode_and_restores_mode() -> None:
     assert torch.allclose(images, again)  # eval-mode BN: batches do not interact
 
 
+def test_temperature_scales_the_noise_but_not_the_batchnorm_statistics() -> None:
+    torch.manual_seed(0)
+    gan = DCGAN(DCGANConfig(noise_dim=8))
+    cool = gan.sample(5, torch.Generator().manual_seed(3), temperature=0.5)
+    g = torch.Generator().manual_seed(3)
+    net = gan.sampling_generator(g)  # draws the precise-BN noise first, unscaled
+    z = torch.randn((5, 8), generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(cool, net(0.5 * z).add(1).div(2))
+    plain = gan.sample(5, torch.Generator().manual_seed(3))
+    assert not torch.allclose(cool, plain)
+
+
 def test_to_gan_input_maps_uint8_to_minus_one_one() -> None:
     x = to_gan_input(torch.tensor([[[0, 255]]], dtype=torch.uint8))
     assert x.shape == (1, 1, 1, 2) and x.tolist() == [[[[-1.0, 1.0]]]]

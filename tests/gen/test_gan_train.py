@@ -287,6 +287,16 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> N
     assert 1.0 <= metrics["classifier_is"] <= 10.0 and 0 <= metrics["precision"] <= 1
     assert metrics["samples"] == 60
     assert (run / "sample_grid.png").exists() and (run / "curves.png").exists()
+    # Cooler noise: other samples, recorded as such; --no-figures leaves the figures alone.
+    (run / "sample_grid.png").unlink()
+    assert main(["gen", "eval", str(run), "--samples", "60", "--temperature", "0.5",
+                 "--no-figures"]) == 0  # fmt: skip
+    cool = json.loads((run / "metrics.json").read_text())
+    assert (metrics["sample_temperature"], cool["sample_temperature"]) == (1.0, 0.5)
+    assert cool["fd"] != metrics["fd"] and not (run / "sample_grid.png").exists()
+    capsys.readouterr()
+    assert main(["gen", "eval", str(run), "--temperature", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "cilab: error: temperature must be > 0, not 0.0"
     # The real test set as the reference row.
     real = tmp_path / "real"
     assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
@@ -316,4 +326,4 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     assert main(eval_args) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test_neg_elbo" in metrics and metrics["samples"] == 40
-    assert (run / "sample_grid.png").exists()
+    assert not (run / "sample_grid.png").exists()  # --no-figures: metrics only

@@ -96,6 +96,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", default=None, help="data folder, if not the one the run was trained on"
     )
+    p.add_argument(
+        "--temperature", type=float, default=1.0,
+        help="scale of the noise / prior draws the samples come from: z ~ N(0, T^2 I); "
+        "below 1 trades diversity for typical samples (default: 1, the model's prior)",
+    )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
     p.add_argument(
@@ -200,7 +205,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
         raise CilabError("a DCGAN run is judged by its samples: --samples must be >= 2")
     return evaluate_samples(
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
-        args.data_dir,
+        args.data_dir, args.temperature, figures=not args.no_figures,
     )  # fmt: skip
 
 

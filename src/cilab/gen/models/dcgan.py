@@ -216,12 +216,15 @@ class DCGAN(nn.Module):
         generator: torch.Generator | None = None,
         batch_size: int = 1000,
         precise_bn: bool = True,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
-        """`n` images in [0, 1], [n, 1, 28, 28], from N(0, I) noise drawn from `generator`
-        (after the precise-BN noise). Weights, buffers and modes of `self` stay as they were."""
+        """`n` images in [0, 1], [n, 1, 28, 28], from N(0, temperature^2 I) noise drawn from
+        `generator` (after the precise-BN noise, which stays N(0, I): the statistics belong to
+        the noise the generator was trained on). Weights, buffers and modes of `self` stay as
+        they were."""
         net = self.sampling_generator(generator, precise_bn)
         device = next(self.parameters()).device
-        z = torch.randn((n, self.cfg.noise_dim), generator=generator, device=device)
+        z = torch.randn((n, self.cfg.noise_dim), generator=generator, device=device) * temperature
         out = torch.cat([net(z[s : s + batch_size]) for s in range(0, n, batch_size)])
         return out.add(1).div(2)  # [-1, 1] -> [0, 1]
 
