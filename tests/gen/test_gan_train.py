@@ -12,6 +12,7 @@ from PIL import Image
 
 from cilab.cli.main import main
 from cilab.core.checkpoint import load_checkpoint
+from cilab.core.errors import CilabError
 from cilab.gen.gan_train import (
     GANTrainConfig,
     GANTrainer,
@@ -297,6 +298,9 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> N
     capsys.readouterr()
     assert main(["gen", "eval", str(run), "--temperature", "0"]) == 2
     assert capsys.readouterr().err.strip() == "cilab: error: temperature must be > 0, not 0.0"
+    # DCGAN runs compare by their monitor curves (they have no latent space to show).
+    assert main(["gen", "compare", str(run), str(run), "--out", str(tmp_path / "cmp.png")]) == 0
+    assert Image.open(tmp_path / "cmp.png").size == (3 * 504, 408)  # FD, IS, class entropy
     # The real test set as the reference row.
     real = tmp_path / "real"
     assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
@@ -327,3 +331,15 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test_neg_elbo" in metrics and metrics["samples"] == 40
     assert not (run / "sample_grid.png").exists()  # --no-figures: metrics only
+
+
+def test_compare_refuses_to_mix_gan_and_latent_runs(tmp_path: Path) -> None:
+    from cilab.gen.run_eval import compare_runs
+
+    for name, model in (("gan", "dcgan"), ("vae", "vae")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"model": model}))
+    with pytest.raises(CilabError, match="compare DCGAN runs with DCGAN runs"):
+        compare_runs([tmp_path / "gan", tmp_path / "vae"], tmp_path / "c.png")
+    with pytest.raises(CilabError, match=r"gan/metrics\.jsonl: missing"):
+        compare_runs([tmp_path / "gan"], tmp_path / "c.png")

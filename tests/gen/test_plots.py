@@ -280,3 +280,17 @@ def test_plotting_never_loads_pyplot_or_sets_a_backend(tmp_path: Path) -> None:
         "assert matplotlib.rcParams._get_backend_or_none() is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={"MPLBACKEND": ""})
+
+
+def test_run_comparison_draws_one_line_per_run_that_logged_the_key(tmp_path: Path) -> None:
+    a, b = _records(), [{"epoch": e, "val_kl": 1.0 + e} for e in (1, 2)]
+    out = tmp_path / "runs.png"
+    plots.plot_run_comparison(
+        [("a", a), ("b", b)], out, ["val_loss", "val_kl", "absent"], log_keys=["val_loss"],
+        references={"val_kl": (3.0, "target")},
+    )  # fmt: skip
+    _assert_png(out)
+    assert Image.open(out).size == (2 * 504, 408)  # two panels of 4.2 x 3.4 in at 120 dpi
+    with pytest.raises(CilabError, match="none of the runs logged absent"):
+        plots.plot_run_comparison([("a", a)], tmp_path / "x.png", ["absent"])
+    assert not (tmp_path / "x.png").exists()

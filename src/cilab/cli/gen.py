@@ -116,7 +116,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(p, ClassifierConfig)
     p.set_defaults(handler=_classifier)
 
-    p = cmds.add_parser("compare", help="latent spaces of evaluated runs side by side")
+    p = cmds.add_parser(
+        "compare",
+        help="latent spaces of evaluated AE/VAE runs side by side, or DCGAN runs' monitor curves",
+    )
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.set_defaults(handler=_compare)

@@ -365,3 +365,47 @@ def _draw_family(ax: Axes, family: str, members: dict[str, dict[float, float]]) 
     if all_int:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(frameon=False)  # even for one series: it says which split ("val_kl") it is
+
+
+# Line styles beside the colours, so runs stay apart in greyscale and without colour vision.
+_RUN_STYLES = ("-", "--", "-.", ":")
+
+
+def plot_run_comparison(
+    runs: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    path: str | Path,
+    keys: Sequence[str],
+    log_keys: Sequence[str] = (),
+    references: dict[str, tuple[float, str]] | None = None,
+) -> None:
+    """Several runs' metrics over epochs, one panel per key and one line per run.
+
+    `runs`: (label, metrics.jsonl records). Keys in `log_keys` get a log axis (a Fréchet
+    distance falls over orders of magnitude); `references` maps a key to (value, label) of a
+    grey horizontal line (e.g. a target). Runs lacking a key are left out of its panel.
+    """
+    series = [(label, _series(records)) for label, records in runs]
+    shown = [k for k in keys if any(k in s for _, s in series)]
+    if not shown:
+        raise CilabError(f"none of the runs logged {', '.join(keys)}")
+    fig = _new_figure(4.2 * len(shown), 3.4)
+    for ax, key in zip(fig.subplots(1, len(shown), squeeze=False)[0], shown, strict=True):
+        for i, (label, s) in enumerate(series):
+            points = s.get(key)
+            if points:
+                epochs = sorted(points)
+                style = _RUN_STYLES[i // len(_CLASS_COLOURS) % len(_RUN_STYLES)]
+                colour = _CLASS_COLOURS[i % len(_CLASS_COLOURS)]
+                ax.plot(epochs, [points[e] for e in epochs], style, color=colour, label=label)
+        if references and key in references:
+            value, label = references[key]
+            line = ax.axhline(value, color="0.5", linewidth=1, label=label)
+            ax.legend(handles=[line], frameon=False, fontsize="small")
+        if key in log_keys:
+            ax.set_yscale("log")
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, which="both", alpha=0.3)
+    fig.axes[0].legend(frameon=False, fontsize="small")  # the runs' labels, once
+    _save_figure(fig, path)

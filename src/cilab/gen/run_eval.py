@@ -138,11 +138,19 @@ def draw_figures(
 
 
 def compare_runs(run_dirs: list[str | Path], out: str | Path) -> None:
-    """Latent spaces of several evaluated runs side by side (e.g. AE vs VAE)."""
+    """Latent spaces of several evaluated runs side by side (e.g. AE vs VAE), or for DCGAN runs
+    (which have no latent space to embed the test set in) their monitor curves overlaid."""
     from cilab.gen import plots
+    from cilab.gen.sample_eval import draw_gan_comparison, run_model
 
+    dirs = [Path(rd) for rd in run_dirs]
+    gans = [run_model(rd) == "dcgan" for rd in dirs]
+    if all(gans):
+        return draw_gan_comparison(dirs, Path(out))
+    if any(gans):
+        raise CilabError("compare DCGAN runs with DCGAN runs, AE/VAE runs with AE/VAE runs")
     panels = []
-    for rd in map(Path, run_dirs):
+    for rd in dirs:
         npz = rd / "latent_test.npz"
         if not npz.exists():
             raise CilabError(f"{npz}: missing; run `cilab gen eval {rd}` first")

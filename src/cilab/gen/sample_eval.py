@@ -18,6 +18,7 @@ dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to B
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,6 +230,23 @@ def draw_gan_curves(run_dir: Path) -> None:
     present = {k.split("_", 1)[1] for r in records for k in r if k.startswith(("train_", "val_"))}
     order = ("d_loss", "g_loss", "d_real", "d_fake", "fd", "classifier_is", "class_entropy")
     plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
+
+
+def draw_gan_comparison(run_dirs: list[Path], out: Path) -> None:
+    """DCGAN runs' per-epoch monitor (FD on a log axis, classifier IS, class entropy against
+    its 0.99 ln 10 target) overlaid, one line per run: how recipes differ along the way, not
+    only at the end."""
+    from cilab.gen import plots
+
+    runs = []
+    for rd in run_dirs:
+        path = rd / "metrics.jsonl"
+        if not path.is_file():
+            raise CilabError(f"{path}: missing; has {rd} trained an epoch?")
+        runs.append((rd.name, read_jsonl(path)))
+    keys = ("val_fd", "val_classifier_is", "val_class_entropy")
+    target = {"val_class_entropy": (0.99 * math.log(10), "target 0.99 ln 10")}
+    plots.plot_run_comparison(runs, out, keys, log_keys=("val_fd",), references=target)
 
 
 def _subset(n: int, k: int, stream: int) -> np.ndarray:
