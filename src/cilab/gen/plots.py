@@ -382,7 +382,7 @@ def plot_run_comparison(
 
     `runs`: (label, metrics.jsonl records). Keys in `log_keys` get a log axis (a Fréchet
     distance falls over orders of magnitude); `references` maps a key to (value, label) of a
-    grey horizontal line (e.g. a target). Runs lacking a key are left out of its panel.
+    dotted horizontal line (e.g. a target). Runs lacking a key are left out of its panel.
     """
     series = [(label, _series(records)) for label, records in runs]
     shown = [k for k in keys if any(k in s for _, s in series)]
@@ -399,7 +399,7 @@ def plot_run_comparison(
                 ax.plot(epochs, [points[e] for e in epochs], style, color=colour, label=label)
         if references and key in references:
             value, label = references[key]
-            line = ax.axhline(value, color="0.5", linewidth=1, label=label)
+            line = ax.axhline(value, color="black", linestyle=":", linewidth=1, label=label)
             ax.legend(handles=[line], frameon=False, fontsize="small")
         if key in log_keys:
             ax.set_yscale("log")
