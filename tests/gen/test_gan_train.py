@@ -327,9 +327,10 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     assert main(eval_args) == 0  # no classifier: skipped with a note, the rest as before
     assert "classifier_is" not in json.loads((run / "metrics.json").read_text())
     assert main(["gen", "classifier", *data, "--max-steps", "2", "--batch-size", "32"]) == 0
-    assert main(eval_args) == 0
+    assert main([*eval_args, "--temperature", "0.5"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test_neg_elbo" in metrics and metrics["samples"] == 40
+    assert metrics["sample_temperature"] == 0.5  # prior draws z ~ N(0, 0.25 I)
     assert not (run / "sample_grid.png").exists()  # --no-figures: metrics only
 
 

@@ -282,7 +282,7 @@ def test_plotting_never_loads_pyplot_or_sets_a_backend(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, env={"MPLBACKEND": ""})
 
 
-def test_run_comparison_draws_one_line_per_run_that_logged_the_key(tmp_path: Path) -> None:
+def test_run_comparison_has_one_panel_per_key_some_run_logged(tmp_path: Path) -> None:
     a, b = _records(), [{"epoch": e, "val_kl": 1.0 + e} for e in (1, 2)]
     out = tmp_path / "runs.png"
     plots.plot_run_comparison(

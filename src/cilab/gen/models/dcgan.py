@@ -80,8 +80,8 @@ def _glorot_(module: nn.Module) -> None:
 
 def _spectral_norm_(module: nn.Module) -> None:
     """Divide each conv/dense kernel by its largest singular value (Miyato et al. 2018), estimated
-    by one power iteration per training-mode forward pass (the vector `_u` is a buffer, so
-    checkpoints and torchrun's buffer broadcast carry it). Every layer then has Lipschitz
+    by one power iteration per training-mode forward pass (its vectors `_u`, `_v` are buffers,
+    so checkpoints and torchrun's buffer broadcast carry them). Every layer then has Lipschitz
     constant ~1 on its reshaped kernel, so the discriminator cannot sharpen its decision
     boundary faster than the generator follows: a stronger D without the mode dropping a plain
     stronger D causes (RESULTS.md)."""
