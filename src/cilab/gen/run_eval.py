@@ -144,17 +144,16 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path) -> None:
     from cilab.gen.sample_eval import draw_gan_comparison, run_model
 
     dirs = [Path(rd) for rd in run_dirs]
-    gans = [run_model(rd) == "dcgan" for rd in dirs]
-    if all(gans):
+    models = [run_model(rd) for rd in dirs]
+    if all(m == "dcgan" for m in models):
         return draw_gan_comparison(dirs, Path(out))
-    if any(gans):
+    if "dcgan" in models:
         raise CilabError("compare DCGAN runs with DCGAN runs, AE/VAE runs with AE/VAE runs")
     panels = []
-    for rd in dirs:
+    for rd, model in zip(dirs, models, strict=True):
         npz = rd / "latent_test.npz"
         if not npz.exists():
             raise CilabError(f"{npz}: missing; run `cilab gen eval {rd}` first")
-        cfg = read_json(rd / "config.json")
         with np.load(npz) as f:
-            panels.append((f"{cfg['model'].upper()} ({rd.name})", f["codes"], f["labels"]))
+            panels.append((f"{model.upper()} ({rd.name})", f["codes"], f["labels"]))
     plots.plot_latent_compare(panels, out)
