@@ -324,6 +324,8 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     assert main(["gen", "train", "--model", "vae", *data, "--out", str(run), "--epochs", "1",
                  "--batch-size", "32", "--val-size", "32"]) == 0  # fmt: skip
     eval_args = ["gen", "eval", str(run), "--iw-samples", "0", "--samples", "40", "--no-figures"]
+    assert main([*eval_args, "--temperature", "-1"]) == 2  # refused before the likelihood work
+    assert not (run / "metrics.json").exists()
     assert main(eval_args) == 0  # no classifier: skipped with a note, the rest as before
     assert "classifier_is" not in json.loads((run / "metrics.json").read_text())
     assert main(["gen", "classifier", *data, "--max-steps", "2", "--batch-size", "32"]) == 0

@@ -182,8 +182,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cilab.gen.sample_eval import evaluate_real, run_model
+    from cilab.gen.sample_eval import check_temperature, evaluate_real, run_model
 
+    check_temperature(args.temperature)  # before a VAE's likelihood evaluation, not after
     if args.real:
         if args.out is None or args.run_dir is not None:
             raise CilabError("--real judges the test set: give --out DIR and no RUN_DIR")

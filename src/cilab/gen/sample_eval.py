@@ -144,6 +144,12 @@ def run_model(run_dir: str | Path) -> str:
     return str(read_json(path).get("model"))
 
 
+def check_temperature(temperature: float) -> None:
+    """Refuse a sampling temperature that is not > 0 (the CLI asks before any slow work)."""
+    if not temperature > 0:
+        raise CilabError(f"temperature must be > 0, not {temperature}")
+
+
 def evaluate_samples(
     run_dir: str | Path,
     n_samples: int = 10_000,
@@ -162,8 +168,7 @@ def evaluate_samples(
     form; the metrics record it as `sample_temperature`. With `figures` also writes
     `sample_grid.png` (the first 100 samples) and, for a DCGAN, `curves.png`.
     """
-    if not temperature > 0:
-        raise CilabError(f"temperature must be > 0, not {temperature}")
+    check_temperature(temperature)
     from cilab.gen.run_eval import update_metrics
 
     run_dir = Path(run_dir)
