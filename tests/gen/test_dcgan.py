@@ -22,6 +22,17 @@ def test_parameter_counts_are_the_tutorials() -> None:
     assert all(m.bias is None for m in g.modules() if hasattr(m, "bias") and m.weight.ndim > 1)
 
 
+def test_d_width_multiplies_the_discriminators_channels() -> None:
+    d = Discriminator(DCGANConfig(d_width=2))
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 128), (128, 256)]
+    # conv1 (1*128*25 + 128) + conv2 (128*256*25 + 256) + head (256*49 + 1)
+    assert n_params(d) == 3_328 + 819_456 + 12_545
+    assert d(torch.rand(3, 1, 28, 28)).shape == (3,)
+    with pytest.raises(ValueError, match="d-width"):
+        DCGANConfig(d_width=0)
+
+
 def test_generator_shape_range_and_backward() -> None:
     torch.manual_seed(0)
     g = Generator()

@@ -66,6 +66,11 @@ class GANTrainConfig:
         "1-Lipschitz per layer, so it can train without dropout or faster without overpowering "
         "the generator (off: the tutorial)",
     )
+    d_width: int = option(
+        1,
+        "multiplier of the discriminator's channels: 64w and 128w instead of 64 and 128, "
+        "w^2 times the FLOPs of its second conv (1: the tutorial)",
+    )
     lr_g: float = option(1e-4, "generator Adam learning rate")
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
     adam_beta1: float = option(
@@ -135,7 +140,9 @@ class GANTrainConfig:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
 
     def arch(self) -> DCGANConfig:
-        return DCGANConfig(self.noise_dim, self.dropout, self.leaky_slope, self.spectral_norm)
+        return DCGANConfig(
+            self.noise_dim, self.dropout, self.leaky_slope, self.spectral_norm, self.d_width
+        )
 
 
 @dataclass

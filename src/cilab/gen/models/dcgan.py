@@ -6,7 +6,9 @@ Generator: Dense(100 -> 7*7*256, no bias) -> BN -> LeakyReLU -> reshape 256x7x7
 tutorial (BatchNorm's shift makes a bias redundant).
 
 Discriminator: Conv(1->64, 5x5, s2) -> LeakyReLU -> Dropout(0.3) -> Conv(64->128, 5x5, s2)
--> LeakyReLU -> Dropout(0.3) -> Flatten -> Dense(1): one logit per image.
+-> LeakyReLU -> Dropout(0.3) -> Flatten -> Dense(1): one logit per image. `d_width` w (not in
+the tutorial) makes its channels 64w and 128w: the tutorial's D has a tenth of G's parameters
+and an eighth of its FLOPs per image (10 M vs 83 M multiply-adds), so widening it is cheap.
 
 Keras defaults are kept where PyTorch's differ: LeakyReLU slope 0.3 (not 0.01), BatchNorm
 momentum 0.99 / epsilon 1e-3 (PyTorch's momentum=0.01, eps=1e-3), Glorot-uniform kernels and
@@ -52,12 +54,15 @@ class DCGANConfig:
     dropout: float = option(0.3, "discriminator dropout rate")
     leaky_slope: float = option(0.3, "LeakyReLU negative slope (Keras' default)")
     spectral_norm: bool = option(False, "spectral normalization of the discriminator's layers")
+    d_width: int = option(1, "multiplier of the discriminator's channels (1: 64, 128)")
 
     def __post_init__(self) -> None:
         if self.noise_dim < 1:
             raise ValueError("noise-dim must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        if self.d_width < 1:
+            raise ValueError("d-width must be >= 1")
 
 
 def _bn(channels: int) -> nn.Module:
@@ -145,17 +150,17 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or DCGANConfig()
-        slope = cfg.leaky_slope
+        slope, c = cfg.leaky_slope, 64 * cfg.d_width
         self.features = nn.Sequential(
-            nn.Conv2d(1, 64, 5, stride=2, padding=2),  # 28 -> 14
+            nn.Conv2d(1, c, 5, stride=2, padding=2),  # 28 -> 14
             nn.LeakyReLU(slope),
             nn.Dropout(cfg.dropout),
-            nn.Conv2d(64, 128, 5, stride=2, padding=2),  # 14 -> 7
+            nn.Conv2d(c, 2 * c, 5, stride=2, padding=2),  # 14 -> 7
             nn.LeakyReLU(slope),
             nn.Dropout(cfg.dropout),
-            nn.Flatten(),  # [B, 128, 7, 7] -> [B, 6272]
+            nn.Flatten(),  # [B, 2c, 7, 7] -> [B, 98c] (6272 in the tutorial)
         )
-        self.head = nn.Linear(128 * 7 * 7, 1)
+        self.head = nn.Linear(2 * c * 7 * 7, 1)
         _glorot_(self)
         if cfg.spectral_norm:
             _spectral_norm_(self)
