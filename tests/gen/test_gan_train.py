@@ -266,7 +266,7 @@ def test_collapse_warnings_name_the_epoch(small_mnist: Path, tmp_path: Path, cap
     assert "cilab: warning: epoch 1: discriminator loss" in capsys.readouterr().err
 
 
-def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> None:
+def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     data = ["--data-dir", str(small_mnist)]
     # Without a classifier, a DCGAN run cannot be judged, and the message says what to do.
     run = tmp_path / "gan"
@@ -298,6 +298,23 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> N
     capsys.readouterr()
     assert main(["gen", "eval", str(run), "--temperature", "0"]) == 2
     assert capsys.readouterr().err.strip() == "cilab: error: temperature must be > 0, not 0.0"
+    # Discriminator rejection sampling: other samples, recorded with the acceptance rate; an
+    # evaluation without it clears those keys.
+    monkeypatch.setattr("cilab.gen.rejection.BURN_IN", 200)
+    plain_eval = ["gen", "eval", str(run), "--samples", "60", "--no-figures"]
+    assert main([*plain_eval, "--rejection-quantile", "0.9"]) == 0
+    drs = json.loads((run / "metrics.json").read_text())
+    assert drs["rejection_quantile"] == 0.9 and 0 < drs["acceptance_rate"] <= 1
+    assert drs["samples"] == 60 and drs["fd"] != metrics["fd"]
+    assert main(plain_eval) == 0
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["rejection_quantile"] is None and again["acceptance_rate"] is None
+    assert again["fd"] == metrics["fd"]  # the same seed's plain samples
+    capsys.readouterr()
+    assert main([*plain_eval, "--rejection-quantile", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "cilab: error: rejection quantile must be in (0, 1], not 2.0"
+    )
     # DCGAN runs compare by their monitor curves (they have no latent space to show).
     assert main(["gen", "compare", str(run), str(run), "--out", str(tmp_path / "cmp.png")]) == 0
     assert Image.open(tmp_path / "cmp.png").size == (3 * 504, 408)  # FD, IS, class entropy
@@ -317,7 +334,7 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys) -> N
 
 
 def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
-    small_mnist: Path, tmp_path: Path
+    small_mnist: Path, tmp_path: Path, capsys
 ) -> None:
     data = ["--data-dir", str(small_mnist)]
     run = tmp_path / "vae"
@@ -325,6 +342,9 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
                  "--batch-size", "32", "--val-size", "32"]) == 0  # fmt: skip
     eval_args = ["gen", "eval", str(run), "--iw-samples", "0", "--samples", "40", "--no-figures"]
     assert main([*eval_args, "--temperature", "-1"]) == 2  # refused before the likelihood work
+    capsys.readouterr()
+    assert main([*eval_args, "--rejection-quantile", "0.9"]) == 2  # no discriminator: likewise
+    assert "--rejection-quantile needs a DCGAN run" in capsys.readouterr().err
     assert not (run / "metrics.json").exists()
     assert main(eval_args) == 0  # no classifier: skipped with a note, the rest as before
     assert "classifier_is" not in json.loads((run / "metrics.json").read_text())

@@ -101,6 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scale of the noise / prior draws the samples come from: z ~ N(0, T^2 I); "
         "below 1 trades diversity for typical samples (default: 1, the model's prior)",
     )  # fmt: skip
+    p.add_argument(
+        "--rejection-quantile", type=float, default=None, metavar="Q",
+        help="DCGAN: discriminator rejection sampling (Azadi et al. 2019), accepting a sample "
+        "with probability min(1, exp(logit - M)), M the Q-quantile of the logits; 1 is the "
+        "paper's maximum (default: off)",
+    )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
     p.add_argument(
@@ -182,12 +188,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from cilab.gen.rejection import check_quantile
     from cilab.gen.sample_eval import check_temperature, evaluate_real, run_model
 
     check_temperature(args.temperature)  # before a VAE's likelihood evaluation, not after
+    if args.rejection_quantile is not None:
+        check_quantile(args.rejection_quantile)
     if args.real:
         if args.out is None or args.run_dir is not None:
             raise CilabError("--real judges the test set: give --out DIR and no RUN_DIR")
+        if args.rejection_quantile is not None:
+            raise CilabError("--rejection-quantile filters a DCGAN's samples, not real images")
         metrics = evaluate_real(args.out, args.classifier, args.dataset, args.data_dir, args.device)
     elif args.run_dir is None:
         raise CilabError("give a RUN_DIR, or --real --out DIR for the real test set")
@@ -196,6 +207,9 @@ def _eval(args: argparse.Namespace) -> int:
         model = run_model(args.run_dir)
         if model not in evaluators:
             raise CilabError(f"{args.run_dir}: cannot evaluate a {model!r} run")
+        if args.rejection_quantile is not None and model != "dcgan":
+            raise CilabError(f"{args.run_dir}: --rejection-quantile needs a DCGAN run (its "
+                             f"discriminator); a {model} run has none")  # fmt: skip
         metrics = evaluators[model](args)
     for k, v in sorted(metrics.items()):
         print(f"{k:>20s}  {v:.4f}" if isinstance(v, float) else f"{k:>20s}  {v}")
@@ -210,6 +224,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate_samples(
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
         args.data_dir, args.temperature, figures=not args.no_figures,
+        rejection=args.rejection_quantile,
     )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
+from cilab.gen.rejection import Critic, Sampler, check_quantile, rejection_sampler
 from cilab.gen.sample_metrics import (
     class_entropy,
     feature_stats,
@@ -43,9 +44,9 @@ from cilab.gen.sample_metrics import (
     nearest_distances,
 )
 
-# (`n`, stream, temperature) -> images [n, 1, 28, 28] in [0, 1], from noise or latents drawn
-# from the stream and scaled by the temperature (1: the model's own prior).
-Sampler = Callable[[int, torch.Generator, float], torch.Tensor]
+# A `Sampler`: (`n`, stream, temperature) -> images [n, 1, 28, 28] in [0, 1], from noise or
+# latents drawn from the stream and scaled by the temperature (1: the model's own prior).
+# A `Critic` (a DCGAN's discriminator): images -> logits, for `rejection_sampler`.
 
 # Sub-streams of STREAM_EVAL (fixed forever: the same seed gives the same samples).
 SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM = 500, 501, 502, 503
@@ -110,14 +111,23 @@ def sample_metrics(
 
 
 # -- generators of run directories -----------------------------------------------------------
-def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Sampler, Any]:
+Generators = tuple[Sampler, Any, Critic | None]  # sampler, config, critic (if the model has one)
+
+
+def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Generators:
     from cilab.gen.gan_train import load_gan_run
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
-    return (lambda n, g, t: gan.sample(n, g, precise_bn=cfg.precise_bn, temperature=t)), cfg
+
+    @torch.no_grad()
+    def critic(images: torch.Tensor) -> torch.Tensor:  # eval mode: no dropout, fixed SN vectors
+        x = images.mul(2).sub(1)  # [0, 1] -> the discriminator's [-1, 1]
+        return torch.cat([gan.discriminator(x[s : s + 1000]) for s in range(0, len(x), 1000)])
+
+    return (lambda n, g, t: gan.sample(n, g, precise_bn=cfg.precise_bn, temperature=t)), cfg, critic
 
 
-def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Sampler, Any]:
+def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Generators:
     from cilab.gen.run_eval import load_run
 
     cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
@@ -127,10 +137,10 @@ def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[
         z = torch.randn((n, cfg.latent_dim), generator=g, device=device) * temperature
         return torch.cat([torch.sigmoid(model.decode(z[s : s + 1000])) for s in range(0, n, 1000)])
 
-    return sample, cfg
+    return sample, cfg, None
 
 
-SAMPLERS: dict[str, Callable[[Path, str, torch.device], tuple[Sampler, Any]]] = {
+SAMPLERS: dict[str, Callable[[Path, str, torch.device], Generators]] = {
     "dcgan": _dcgan_sampler,
     "vae": _vae_sampler,
 }
@@ -160,15 +170,20 @@ def evaluate_samples(
     data_dir: str | None = None,
     temperature: float = 1.0,
     figures: bool = True,
+    rejection: float | None = None,
 ) -> dict[str, Any]:
     """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
 
     `temperature` scales the noise (DCGAN) or prior draw (VAE): z ~ N(0, T^2 I). Below 1 it
     trades diversity for typical samples, the "truncation trick" of BigGAN in its simplest
-    form; the metrics record it as `sample_temperature`. With `figures` also writes
-    `sample_grid.png` (the first 100 samples) and, for a DCGAN, `curves.png`.
+    form; the metrics record it as `sample_temperature`. `rejection` q (DCGAN only) keeps the
+    samples its discriminator accepts (`cilab.gen.rejection`, cap at the q-quantile of the
+    logits), recorded with the acceptance rate. With `figures` also writes `sample_grid.png`
+    (the first 100 samples) and, for a DCGAN, `curves.png`.
     """
     check_temperature(temperature)
+    if rejection is not None:
+        check_quantile(rejection)
     from cilab.gen.run_eval import update_metrics
 
     run_dir = Path(run_dir)
@@ -179,7 +194,15 @@ def evaluate_samples(
             f"{', '.join(sorted(SAMPLERS))}"
         )
     dev = resolve_device(device)
-    sampler, cfg = SAMPLERS[model](run_dir, checkpoint, dev)
+    sampler, cfg, critic = SAMPLERS[model](run_dir, checkpoint, dev)
+    # All three keys always: an evaluation without rejection clears an earlier one's.
+    rejected: dict[str, Any] = dict.fromkeys(("rejection_cap", "acceptance_rate"), None)
+    rejected["rejection_quantile"] = rejection
+    if rejection is not None:
+        if critic is None:
+            raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
+                             "run has none")  # fmt: skip
+        sampler = rejection_sampler(sampler, critic, rejection, stats=rejected)
     clf = load_classifier(classifier, cfg.dataset, dev)
     ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
     stream = derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev)
@@ -188,6 +211,7 @@ def evaluate_samples(
         **sample_metrics(images, clf, ref),
         "sample_checkpoint": checkpoint,
         "sample_temperature": temperature,
+        **rejected,
     }
     if figures:
         _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
