@@ -12,7 +12,7 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
   training image; far below the real test set's value means memorized training images.
 
-Generators are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
+RunSampler are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
 dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
 """
 
@@ -111,10 +111,10 @@ def sample_metrics(
 
 
 # -- generators of run directories -----------------------------------------------------------
-Generators = tuple[Sampler, Any, Critic | None]  # sampler, config, critic (if the model has one)
+RunSampler = tuple[Sampler, Any, Critic | None]  # sampler, config, critic (if the model has one)
 
 
-def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Generators:
+def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> RunSampler:
     from cilab.gen.gan_train import load_gan_run
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
@@ -127,7 +127,7 @@ def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Gene
     return (lambda n, g, t: gan.sample(n, g, precise_bn=cfg.precise_bn, temperature=t)), cfg, critic
 
 
-def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Generators:
+def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> RunSampler:
     from cilab.gen.run_eval import load_run
 
     cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
@@ -140,7 +140,7 @@ def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> Genera
     return sample, cfg, None
 
 
-SAMPLERS: dict[str, Callable[[Path, str, torch.device], Generators]] = {
+SAMPLERS: dict[str, Callable[[Path, str, torch.device], RunSampler]] = {
     "dcgan": _dcgan_sampler,
     "vae": _vae_sampler,
 }
