@@ -12,8 +12,9 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
   training image; far below the real test set's value means memorized training images.
 
-RunSampler are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
+Generators are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
 dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
+A DCGAN also brings its discriminator, for rejection sampling (`cilab.gen.rejection`).
 """
 
 from __future__ import annotations
