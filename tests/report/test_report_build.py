@@ -228,6 +228,37 @@ def test_binarized_vae_is_judged_by_its_iw_nll(tmp_path: Path) -> None:
     assert rows["test −ELBO (nats)"].status == "none"  # the ≤ 140 target is the 2-D VAE's
 
 
+def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> None:
+    from cilab.report.describe import describe
+    from cilab.report.discover import discover
+
+    from .conftest import dump
+
+    run = tmp_path / "gan"
+    dump(run / "config.json", {"model": "dcgan", "epochs": 50})
+    plain = {
+        "classifier_is": 8.55,
+        "fd": 50.3,
+        "fd_real_floor": 2.24,
+        "samples": 10000,
+        "sample_temperature": 1.0,
+        "rejection_quantile": None,
+        "acceptance_rate": None,
+    }
+    for extra, said in (
+        ({}, ""),
+        ({"sample_temperature": 0.5}, "; temperature 0.5"),
+        ({"rejection_quantile": 0.95, "acceptance_rate": 0.7929},
+         "; discriminator rejection sampling, Q = 0.95, 79% accepted"),
+    ):  # fmt: skip
+        dump(run / "metrics.json", {**plain, **extra})
+        (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
+        rows = {r.label: r for r in view.metrics}
+        assert rows["classifier Inception Score"].note == "10000 samples" + said
+        fd_note = rows["Fréchet distance (classifier features)"].note
+        assert fd_note == "target 3 × fd_real_floor (2.2400)" + said
+
+
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:
     from cilab.report.describe import rows_table
 

@@ -305,18 +305,33 @@ def _gen_title(config: dict[str, Any]) -> str:
     return f"{model.upper()}, {config.get('latent_dim', '?')}-D latent, {targets}"
 
 
+def _drawn_otherwise(m: dict[str, Any]) -> list[str]:
+    """How the judged samples were drawn where not plainly from the model's prior: a score of
+    cooled or rejection-filtered samples is not the generator's own, and must say so."""
+    parts = []
+    t = num(m.get("sample_temperature"))
+    if t is not None and t != 1.0:
+        parts.append(f"temperature {t:g}")
+    q, rate = num(m.get("rejection_quantile")), num(m.get("acceptance_rate"))
+    if q is not None:
+        accepted = f", {rate:.0%} accepted" if rate is not None else ""
+        parts.append(f"discriminator rejection sampling, Q = {q:g}{accepted}")
+    return parts
+
+
 def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
     """The classifier's judgement of samples; targets only where `judged` (the DCGAN)."""
-    rows = []
+    rows, drawn = [], _drawn_otherwise(m)
     if "classifier_is" in m:
         v = num(m["classifier_is"])
+        count = [f"{m['samples']} samples"] if "samples" in m else []
         rows.append(
             MetricRow.of(
                 "classifier Inception Score",
                 v,
                 A.DCGAN_IS if judged else None,
                 A.IS_REFS,
-                note=f"{m['samples']} samples" if "samples" in m else "",
+                note="; ".join(count + drawn),
             )
         )
     if "fd" in m:
@@ -332,7 +347,9 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
                 v,
                 target,
                 A.FD_REFS,
-                note=f"target 3 × fd_real_floor ({fmt(floor)})" if target else "",
+                note="; ".join(
+                    ([f"target 3 × fd_real_floor ({fmt(floor)})"] if target else []) + drawn
+                ),
             )
         )
     if "fd_real_floor" in m and "real" in m:
