@@ -303,6 +303,10 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     monkeypatch.setattr("cilab.gen.rejection.BURN_IN", 200)
     plain_eval = ["gen", "eval", str(run), "--samples", "60", "--no-figures"]
     assert main([*plain_eval, "--rejection-quantile", "0.9"]) == 0
+    assert not (run / "critic_extremes.png").exists()
+    assert main([*plain_eval[:-1], "--rejection-quantile", "0.9"]) == 0  # with figures
+    width, height = Image.open(run / "critic_extremes.png").size
+    assert width > 1.8 * height  # the burn-in's 50 least and 50 most real samples side by side
     drs = json.loads((run / "metrics.json").read_text())
     assert drs["rejection_quantile"] == 0.9 and 0 < drs["acceptance_rate"] <= 1
     assert drs["samples"] == 60 and drs["fd"] != metrics["fd"]

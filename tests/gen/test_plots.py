@@ -191,6 +191,19 @@ def test_samples_and_reconstructions_write_pngs(tmp_path: Path) -> None:
     _assert_png(tmp_path / "recon.png")
 
 
+def test_image_panels_show_each_grid_side_by_side(tmp_path: Path) -> None:
+    dark, light = np.zeros((20, 28, 28), np.float32), np.ones((20, 28, 28), np.float32)
+    plots.plot_image_panels([("dark", dark), ("light", light)], tmp_path / "p.png")
+    img = np.asarray(Image.open(tmp_path / "p.png").convert("L"), dtype=float)
+    h, w = img.shape
+    assert w > 1.8 * h  # two 10 x 2 grids next to each other
+    middle = img[h // 3 : 2 * h // 3]  # below the titles
+    left, right = middle[:, w // 8 : 3 * w // 8], middle[:, 5 * w // 8 : 7 * w // 8]
+    assert left.mean() < 128 < right.mean()  # the dark panel left, the light one right
+    with pytest.raises(CilabError, match="equal grids"):
+        plots.plot_image_panels([("a", dark), ("b", light[:5])], tmp_path / "q.png")
+
+
 def test_reconstructions_need_matching_shapes(tmp_path: Path) -> None:
     with pytest.raises(CilabError, match="must match"):
         plots.plot_reconstructions(_digits(4), _digits(5), tmp_path / "r.png")

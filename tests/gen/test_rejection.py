@@ -58,6 +58,19 @@ def test_the_same_stream_gives_the_same_samples_and_exactly_n() -> None:
     assert a.shape == (777, 1) and torch.equal(a, b)
 
 
+def test_the_burn_in_hook_sees_the_draws_that_set_the_cap() -> None:
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    stats: dict[str, float] = {}
+    draw = rejection_sampler(
+        normal, log_ratio, 0.9, stats, burn_in=300, on_burn_in=lambda x, lg: seen.append((x, lg))
+    )
+    draw(50, torch.Generator().manual_seed(4), 1.0)
+    ((x, lg),) = seen
+    assert x.shape == (300, 1)
+    torch.testing.assert_close(lg, log_ratio(x))
+    assert stats["rejection_cap"] == pytest.approx(torch.quantile(lg, 0.9).item())
+
+
 def test_a_hopeless_acceptance_rate_and_bad_quantiles_are_refused() -> None:
     draw = rejection_sampler(normal, lambda x: 100 * x[:, 0], quantile=1.0)
     with pytest.raises(CilabError, match=r"would accept 0\.0"):

@@ -258,6 +258,25 @@ def plot_samples(
     _save_figure(fig, path)
 
 
+def plot_image_panels(
+    panels: Sequence[tuple[str, ImageBatch]], path: str | Path, nrow: int = 10
+) -> None:
+    """Titled image grids side by side, e.g. the samples a discriminator likes least and most.
+    Every panel has the same number of images (the grids must line up)."""
+    grids = [make_grid(images, nrow=nrow) for _, images in panels]
+    if not grids or any(g.shape != grids[0].shape for g in grids):
+        raise CilabError(f"image panels need equal grids, got {[g.shape for g in grids]}")
+    h, w = grids[0].shape[:2]
+    width = float(np.clip(2.0 * w * len(grids) / DPI, 6.0, 14.0))
+    fig = _new_figure(width, width / len(grids) * h / w + 0.4)
+    for i, ((title, _), grid) in enumerate(zip(panels, grids, strict=True)):
+        ax = fig.add_subplot(1, len(grids), i + 1)
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(title)
+        ax.set_axis_off()
+    _save_figure(fig, path)
+
+
 def plot_reconstructions(
     originals: ImageBatch, recons: ImageBatch, path: str | Path, ncol: int = 10
 ) -> None:

@@ -48,9 +48,11 @@ def rejection_sampler(
     quantile: float,
     stats: dict[str, float] | None = None,
     burn_in: int | None = None,
+    on_burn_in: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> Sampler:
     """A sampler of the accepted draws of `sampler` (module docstring); `stats`, when given,
-    receives the cap and the acceptance rate of the last call.
+    receives the cap and the acceptance rate of the last call, `on_burn_in` the burn-in's
+    samples and logits (to show what the critic likes least and most).
 
     Each call draws `burn_in` (default `BURN_IN`) samples for the cap (not reused: the cap
     must not depend on the candidates it judges), then the candidates in one batch sized by
@@ -60,7 +62,10 @@ def rejection_sampler(
     check_quantile(quantile)
 
     def sample(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
-        burn = critic(sampler(burn_in or BURN_IN, stream, temperature))
+        burn_x = sampler(burn_in or BURN_IN, stream, temperature)
+        burn = critic(burn_x)
+        if on_burn_in is not None:
+            on_burn_in(burn_x, burn)
         cap = torch.quantile(burn.float(), quantile)
         rate = acceptance_probability(burn, cap).mean().item()
         if rate < MIN_ACCEPTANCE:

@@ -23,6 +23,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM = 500, 501, 502, 50
 PR_REAL_IMAGES = 10_000  # training images that span the real k-NN manifold
 PR_K = 3  # Kynkäänniemi et al.'s default
 GRID_IMAGES = 100
+EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 
 
 @dataclass
@@ -180,7 +182,8 @@ def evaluate_samples(
     form; the metrics record it as `sample_temperature`. `rejection` q (DCGAN only) keeps the
     samples its discriminator accepts (`cilab.gen.rejection`, cap at the q-quantile of the
     logits), recorded with the acceptance rate. With `figures` also writes `sample_grid.png`
-    (the first 100 samples) and, for a DCGAN, `curves.png`.
+    (the first 100 samples), for a DCGAN `curves.png`, and with `rejection`
+    `critic_extremes.png` (`draw_critic_extremes` of the burn-in draw).
     """
     check_temperature(temperature)
     if rejection is not None:
@@ -203,7 +206,7 @@ def evaluate_samples(
         if critic is None:
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
                              "run has none")  # fmt: skip
-        sampler = rejection_sampler(sampler, critic, rejection, stats=rejected)
+        sampler = _rejecting(sampler, critic, rejection, rejected, run_dir if figures else None)
     clf = load_classifier(classifier, cfg.dataset, dev)
     ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
     stream = derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev)
@@ -219,6 +222,15 @@ def evaluate_samples(
         if model == "dcgan":
             draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
+
+
+def _rejecting(
+    sampler: Sampler, critic: Critic, quantile: float, stats: dict[str, Any], figures: Path | None
+) -> Sampler:
+    """`sampler` through rejection sampling by `critic`; with `figures` (the run directory) the
+    burn-in draw's extremes go to its critic_extremes.png."""
+    hook = None if figures is None else partial(draw_critic_extremes, path=figures / EXTREMES)
+    return rejection_sampler(sampler, critic, quantile, stats=stats, on_burn_in=hook)
 
 
 def evaluate_real(
@@ -260,6 +272,18 @@ def draw_gan_curves(run_dir: Path) -> None:
     present = {k.split("_", 1)[1] for r in records for k in r if k.startswith(("train_", "val_"))}
     order = ("d_loss", "g_loss", "d_real", "d_fake", "fd", "classifier_is", "class_entropy")
     plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
+
+
+def draw_critic_extremes(images: torch.Tensor, logits: torch.Tensor, path: Path) -> None:
+    """The samples the discriminator finds least and most real (lowest and highest logits):
+    what rejection sampling throws away first, and what it always keeps."""
+    from cilab.gen import plots
+
+    order = logits.argsort()
+    k = min(EXTREME_IMAGES, len(order) // 2)
+    low, high = images[order[:k], 0], images[order[-k:].flip(0), 0]
+    panels = [("least real to the discriminator", low), ("most real to the discriminator", high)]
+    plots.plot_image_panels([(t, x.cpu().numpy()) for t, x in panels], path)
 
 
 def draw_gan_comparison(run_dirs: list[Path], out: Path) -> None:
