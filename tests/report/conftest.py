@@ -100,6 +100,7 @@ def make_runs(root: Path) -> Path:
         "samples": 10000, "pr_k": 3,
     })  # fmt: skip
     png(gan / "sample_grid.png")
+    png(gan / "critic_extremes.png")  # evaluated with --rejection-quantile
     gif(gan / "progress.gif")
     png(gan / "samples" / "epoch_001.png")
     png(gan / "samples" / "epoch_002.png")

@@ -79,6 +79,7 @@ def test_every_image_is_copied_into_img_and_every_copy_is_shown(built: Path) -> 
     assert sorted(p.name for p in (built / "img").iterdir()) == sorted(
         Path(s).name for s in page.images
     )
+    assert any("critic_extremes" in s for s in page.images)  # a rejection-sampled DCGAN's
     # nothing outside the report folder, no network
     html = (built / "index.html").read_text()
     assert "http://" not in html and "https://" not in html and "file:" not in html

@@ -439,6 +439,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
             ("samples.png", "samples decoded from prior draws z ~ N(0, I)"),
             ("reconstructions.png", "test digits (top) and their reconstructions"),
             ("sample_grid.png", "100 of the samples the classifier judged"),
+            ("critic_extremes.png", "the samples its discriminator finds least and most real"),
             ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
         ),
     )
