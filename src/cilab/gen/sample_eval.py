@@ -276,7 +276,7 @@ def draw_gan_curves(run_dir: Path) -> None:
 
 def draw_critic_extremes(images: torch.Tensor, logits: torch.Tensor, path: Path) -> None:
     """The samples the discriminator finds least and most real (lowest and highest logits):
-    what rejection sampling throws away first, and what it always keeps."""
+    what rejection sampling throws away first, and what it is surest to keep."""
     from cilab.gen import plots
 
     order = logits.argsort()
