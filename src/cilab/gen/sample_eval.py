@@ -36,7 +36,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
-from cilab.gen.rejection import Critic, Sampler, check_quantile, rejection_sampler
+from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
     class_entropy,
     feature_stats,
@@ -186,8 +186,6 @@ def evaluate_samples(
     `critic_extremes.png` (`draw_critic_extremes` of the burn-in draw).
     """
     check_temperature(temperature)
-    if rejection is not None:
-        check_quantile(rejection)
     from cilab.gen.run_eval import update_metrics
 
     run_dir = Path(run_dir)
@@ -200,8 +198,7 @@ def evaluate_samples(
     dev = resolve_device(device)
     sampler, cfg, critic = SAMPLERS[model](run_dir, checkpoint, dev)
     # All three keys always: an evaluation without rejection clears an earlier one's.
-    rejected: dict[str, Any] = dict.fromkeys(("rejection_cap", "acceptance_rate"), None)
-    rejected["rejection_quantile"] = rejection
+    rejected = {"rejection_quantile": rejection, "rejection_cap": None, "acceptance_rate": None}
     if rejection is not None:
         if critic is None:
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
@@ -227,8 +224,9 @@ def evaluate_samples(
 def _rejecting(
     sampler: Sampler, critic: Critic, quantile: float, stats: dict[str, Any], figures: Path | None
 ) -> Sampler:
-    """`sampler` through rejection sampling by `critic`; with `figures` (the run directory) the
-    burn-in draw's extremes go to its critic_extremes.png."""
+    """`sampler` through rejection sampling by `critic` (`rejection_sampler` refuses a bad
+    `quantile` before any slow work); with `figures` (the run directory) the burn-in draw's
+    extremes go to its critic_extremes.png."""
     hook = None if figures is None else partial(draw_critic_extremes, path=figures / EXTREMES)
     return rejection_sampler(sampler, critic, quantile, stats=stats, on_burn_in=hook)
 
