@@ -89,17 +89,6 @@ def test_bf16_step_matches_fp32_to_bf16_accuracy(tiny_roads: Path, tmp_path: Pat
     assert values[True]["loss"] == pytest.approx(values[False]["loss"], rel=0.02)  # ... closely
 
 
-def test_bf16_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cilab.core import device as dev
-
-    cpu = torch.device("cpu")
-    for has_amx in (False, True):
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=has_amx: v)
-        assert dev.has_fast_bf16(cpu) is has_amx
-        assert dev.resolve_bf16(None, cpu) is has_amx  # auto
-        assert dev.resolve_bf16(True, cpu) is True and dev.resolve_bf16(False, cpu) is False
-
-
 def fold_weights(run: Path, k: int) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / f"fold_{k}/model.pt")["model"]
 

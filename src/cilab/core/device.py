@@ -25,14 +25,15 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
 def has_fast_bf16(device: torch.device) -> bool:
     """Whether bf16 autocast runs convolutions faster than fp32 on `device`.
 
-    True for CUDA GPUs with native bf16 and for CPUs with AMX tiles (Intel Sapphire Rapids and
-    later), where oneDNN's bf16 kernels measured 2.3-3x the fp32 speed on cilab's DCGAN and U-Net
-    steps. Elsewhere bf16 is emulated and slower than fp32, so "auto" keeps fp32.
+    True for CUDA GPUs with native bf16 and for CPUs with bf16 dot-product instructions: AMX
+    tiles (Intel Sapphire Rapids and later; oneDNN's bf16 kernels measured 1.9-3x the fp32 speed
+    on cilab's DCGAN and U-Net steps) or AVX512-BF16 (e.g. AMD Zen 4; 1.6-1.7x on the same
+    steps, RESULTS.md). Elsewhere bf16 is emulated and slower than fp32, so "auto" keeps fp32.
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x
-    return bool(probe()) if probe is not None else False
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private in torch 2.x
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def resolve_bf16(setting: bool | None, device: torch.device) -> bool:

@@ -116,8 +116,8 @@ class GANTrainConfig:
     bf16: bool | None = option(
         None,
         "bf16 autocast of both networks' forward passes (losses, weights and optimizer state "
-        "stay fp32); default: on where bf16 is fast (CPUs with AMX: 1.9x the fp32 step; CUDA "
-        "GPUs), else off",
+        "stay fp32); default: on where bf16 is fast (CPUs with AMX or AVX512-BF16: 1.6-1.9x "
+        "the fp32 step; CUDA GPUs), else off",
     )
     log_every: int = option(20, "steps between TensorBoard step scalars")
 

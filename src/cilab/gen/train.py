@@ -47,7 +47,9 @@ class GenTrainConfig:
     seed: int = option(0, "random seed")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "auto picks CUDA when present")
     bf16: bool = option(
-        False, "bf16 autocast (fast on recent GPUs and AMX CPUs; slower where bf16 is emulated)"
+        False,
+        "bf16 autocast (fast on recent GPUs and CPUs with AMX or AVX512-BF16; slower where bf16 "
+        "is emulated)",
     )
     log_every: int = option(20, "steps between TensorBoard step scalars")
 

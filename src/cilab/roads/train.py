@@ -122,7 +122,8 @@ class RoadsTrainConfig:
     bf16: bool | None = option(
         None,
         "bf16 autocast of the network (weights, loss and optimizer stay fp32); default: on "
-        "where bf16 is fast (CPUs with AMX: 3x faster U-Net steps; CUDA GPUs), else off",
+        "where bf16 is fast (CPUs with AMX or AVX512-BF16: 1.7-3x faster U-Net steps; CUDA "
+        "GPUs), else off",
     )
     threads: int | None = option(
         None, "CPU threads for torch (default: torch's; 1 is far faster on oversubscribed cores)"
