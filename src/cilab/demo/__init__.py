@@ -23,9 +23,10 @@ steps whose settings changed (and those that depend on them).
 `--quick` budget: ≤ 15 min on an idle 2-core laptop CPU. Not yet timed end to end on an idle
 machine; estimated from CPU seconds of each step measured on the 2-core development machine
 (Xeon with AMX, 1 torch thread, at low priority beside three training runs), divided by ~1.7 for
-two threads; "no AMX" scales the bf16 steps (DCGAN, U-Net) by the measured 2.3-3x:
+two threads; "no bf16" (a CPU without AMX or AVX512-BF16, so fp32) scales the bf16 steps
+(DCGAN, U-Net) by the measured 2.3-3x:
 
-    part    CPU-s measured (1 thread)                          2 idle cores   no AMX
+    part    CPU-s measured (1 thread)                          2 idle cores   no bf16
     theory  2 (18 checks, 100,000 draws)                        ~2 s           ~2 s
     gen     AE/VAE 3 epochs: 644 steps x 0.13 s = 85 each;      ~4.5 min       ~7.5 min
             evals 5 + 22; DCGAN 2 epochs bf16: 468 x 0.54 s
