@@ -314,6 +314,16 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     again = json.loads((run / "metrics.json").read_text())
     assert again["rejection_quantile"] is None and again["acceptance_rate"] is None
     assert again["fd"] == metrics["fd"]  # the same seed's plain samples
+    # Jacobian truncation likewise: recorded with its cap and the kept share, the burn-in's
+    # smoothest and steepest samples drawn, cleared by a plain evaluation.
+    monkeypatch.setattr("cilab.gen.jacobian.BURN_IN", 200)
+    assert main([*plain_eval[:-1], "--jacobian-quantile", "0.8"]) == 0
+    assert Image.open(run / "jacobian_extremes.png").size[0] > 1.8 * height
+    jbt = json.loads((run / "metrics.json").read_text())
+    assert jbt["jacobian_quantile"] == 0.8 and jbt["jacobian_cap"] > 0
+    assert 0.5 < jbt["jacobian_kept"] < 1 and jbt["fd"] != metrics["fd"]
+    assert main(plain_eval) == 0
+    assert json.loads((run / "metrics.json").read_text())["jacobian_kept"] is None
     capsys.readouterr()
     assert main([*plain_eval, "--rejection-quantile", "2"]) == 2
     assert capsys.readouterr().err.strip() == (
@@ -324,6 +334,10 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert Image.open(tmp_path / "cmp.png").size == (3 * 504, 408)  # FD, IS, class entropy
     # The real test set as the reference row.
     real = tmp_path / "real"
+    capsys.readouterr()
+    assert main(["gen", "eval", "--real", *data, "--out", str(real), "--jacobian-quantile",
+                 "0.5"]) == 2  # fmt: skip
+    assert "--jacobian-quantile filters a generator's samples" in capsys.readouterr().err
     assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
     ref = json.loads((real / "metrics.json").read_text())
     assert ref["fd"] == pytest.approx(ref["fd_real_floor"])
@@ -338,7 +352,7 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
 
 
 def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
-    small_mnist: Path, tmp_path: Path, capsys
+    small_mnist: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = ["--data-dir", str(small_mnist)]
     run = tmp_path / "vae"
@@ -357,7 +371,21 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test_neg_elbo" in metrics and metrics["samples"] == 40
     assert metrics["sample_temperature"] == 0.5  # prior draws z ~ N(0, 0.25 I)
+    # Jacobian truncation needs only a decoder: the VAE's prior draws go through it too.
+    monkeypatch.setattr("cilab.gen.jacobian.BURN_IN", 100)
+    assert main([*eval_args, "--jacobian-quantile", "0.7"]) == 0
+    truncated = json.loads((run / "metrics.json").read_text())
+    assert truncated["jacobian_quantile"] == 0.7 and 0.4 < truncated["jacobian_kept"] < 1
+    assert truncated["samples"] == 40 and truncated["sample_temperature"] == 1.0
     assert not (run / "sample_grid.png").exists()  # --no-figures: metrics only
+    # An autoencoder has no prior to draw noise from: refused before any work.
+    ae = tmp_path / "ae"
+    assert main(["gen", "train", "--model", "ae", *data, "--out", str(ae), "--epochs", "1",
+                 "--batch-size", "32", "--val-size", "32"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["gen", "eval", str(ae), "--jacobian-quantile", "0.5"]) == 2
+    assert "--jacobian-quantile needs a generator (dcgan, vae)" in capsys.readouterr().err
+    assert not (ae / "metrics.json").exists()
 
 
 def test_compare_refuses_to_mix_gan_and_latent_runs(tmp_path: Path) -> None:

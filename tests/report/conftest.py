@@ -101,6 +101,7 @@ def make_runs(root: Path) -> Path:
     })  # fmt: skip
     png(gan / "sample_grid.png")
     png(gan / "critic_extremes.png")  # evaluated with --rejection-quantile
+    png(gan / "jacobian_extremes.png")  # and with --jacobian-quantile
     gif(gan / "progress.gif")
     png(gan / "samples" / "epoch_001.png")
     png(gan / "samples" / "epoch_002.png")

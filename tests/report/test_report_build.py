@@ -80,6 +80,7 @@ def test_every_image_is_copied_into_img_and_every_copy_is_shown(built: Path) -> 
         Path(s).name for s in page.images
     )
     assert any("critic_extremes" in s for s in page.images)  # a rejection-sampled DCGAN's
+    assert any("jacobian_extremes" in s for s in page.images)  # a truncated one's
     # nothing outside the report folder, no network
     html = (built / "index.html").read_text()
     assert "http://" not in html and "https://" not in html and "file:" not in html
@@ -245,12 +246,20 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
         "sample_temperature": 1.0,
         "rejection_quantile": None,
         "acceptance_rate": None,
+        "jacobian_quantile": None,
+        "jacobian_kept": None,
+        "sample_checkpoint": "best",
     }
-    for extra, said in (
-        ({}, ""),
-        ({"sample_temperature": 0.5}, "; temperature 0.5"),
+    for extra, said, flags in (
+        ({}, "", ""),
+        ({"sample_temperature": 0.5}, "; temperature 0.5", " --temperature 0.5"),
         ({"rejection_quantile": 0.95, "acceptance_rate": 0.7929},
-         "; discriminator rejection sampling, Q = 0.95, 79% accepted"),
+         "; discriminator rejection sampling, Q = 0.95, 79% accepted",
+         " --rejection-quantile 0.95"),
+        ({"jacobian_quantile": 0.8, "jacobian_kept": 0.8012, "rejection_quantile": 0.95,
+          "sample_checkpoint": "last"},
+         "; Jacobian truncation, Q = 0.8, 80% kept; discriminator rejection sampling, Q = 0.95",
+         " --checkpoint last --jacobian-quantile 0.8 --rejection-quantile 0.95"),
     ):  # fmt: skip
         dump(run / "metrics.json", {**plain, **extra})
         (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
@@ -258,6 +267,7 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
         assert rows["classifier Inception Score"].note == "10000 samples" + said
         fd_note = rows["Fréchet distance (classifier features)"].note
         assert fd_note == "target 3 × fd_real_floor (2.2400)" + said
+        assert view.commands[-1] == "cilab gen eval gan" + flags  # reproduces the draw
 
 
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:

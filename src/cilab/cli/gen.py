@@ -107,6 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with probability min(1, exp(logit - M)), M the Q-quantile of the logits; 1 is the "
         "paper's maximum (default: off)",
     )  # fmt: skip
+    p.add_argument(
+        "--jacobian-quantile", type=float, default=None, metavar="Q",
+        help="keep only noise whose Jacobian norm (how fast the image changes with it) is below "
+        "the Q-quantile of a burn-in's, dropping the in-between shapes where the generator "
+        "crosses from one digit to another (Tanielian et al. 2020; about Q of the draws kept; "
+        "default: off)",
+    )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
     p.add_argument(
@@ -188,17 +195,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from cilab.gen.jacobian import check_keep
     from cilab.gen.rejection import check_quantile
-    from cilab.gen.sample_eval import check_temperature, evaluate_real, run_model
+    from cilab.gen.sample_eval import GENERATORS, check_temperature, evaluate_real, run_model
 
     check_temperature(args.temperature)  # before a VAE's likelihood evaluation, not after
     if args.rejection_quantile is not None:
         check_quantile(args.rejection_quantile)
+    if args.jacobian_quantile is not None:
+        check_keep(args.jacobian_quantile)
     if args.real:
         if args.out is None or args.run_dir is not None:
             raise CilabError("--real judges the test set: give --out DIR and no RUN_DIR")
-        if args.rejection_quantile is not None:
-            raise CilabError("--rejection-quantile filters a DCGAN's samples, not real images")
+        for flag in ("rejection_quantile", "jacobian_quantile"):
+            if getattr(args, flag) is not None:
+                option = "--" + flag.replace("_", "-")
+                raise CilabError(f"{option} filters a generator's samples, not real images")
         metrics = evaluate_real(args.out, args.classifier, args.dataset, args.data_dir, args.device)
     elif args.run_dir is None:
         raise CilabError("give a RUN_DIR, or --real --out DIR for the real test set")
@@ -210,6 +222,10 @@ def _eval(args: argparse.Namespace) -> int:
         if args.rejection_quantile is not None and model != "dcgan":
             raise CilabError(f"{args.run_dir}: --rejection-quantile needs a DCGAN run (its "
                              f"discriminator); a {model} run has none")  # fmt: skip
+        if args.jacobian_quantile is not None and model not in GENERATORS:
+            names = ", ".join(sorted(GENERATORS))
+            raise CilabError(f"{args.run_dir}: --jacobian-quantile needs a generator ({names}); "
+                             f"a {model} run is none")  # fmt: skip
         metrics = evaluators[model](args)
     for k, v in sorted(metrics.items()):
         print(f"{k:>20s}  {v:.4f}" if isinstance(v, float) else f"{k:>20s}  {v}")
@@ -224,7 +240,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate_samples(
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
         args.data_dir, args.temperature, figures=not args.no_figures,
-        rejection=args.rejection_quantile,
+        rejection=args.rejection_quantile, jacobian=args.jacobian_quantile,
     )  # fmt: skip
 
 
@@ -232,7 +248,7 @@ def _eval_likelihood(args: argparse.Namespace) -> dict[str, Any]:
     """The AE/VAE metrics, then (VAE, with a classifier in the cache) the sample metrics."""
     from cilab.gen.classifier import NoClassifier
     from cilab.gen.run_eval import evaluate_run
-    from cilab.gen.sample_eval import SAMPLERS, note, run_model
+    from cilab.gen.sample_eval import GENERATORS, note, run_model
 
     metrics = evaluate_run(
         args.run_dir,
@@ -244,7 +260,7 @@ def _eval_likelihood(args: argparse.Namespace) -> dict[str, Any]:
         data_dir=args.data_dir,
         figures=not args.no_figures,
     )
-    if args.samples > 1 and run_model(args.run_dir) in SAMPLERS:
+    if args.samples > 1 and run_model(args.run_dir) in GENERATORS:
         try:
             metrics = _eval_samples(args)
         except NoClassifier as e:

@@ -12,9 +12,10 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
   training image; far below the real test set's value means memorized training images.
 
-Generators are looked up by the run's `config.json` `model` in `SAMPLERS` (a name -> loader
+Generators are looked up by the run's `config.json` `model` in `GENERATORS` (a name -> loader
 dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
-A DCGAN also brings its discriminator, for rejection sampling (`cilab.gen.rejection`).
+Either can keep only the noise its decoder stretches least (`cilab.gen.jacobian`), and a DCGAN
+also brings its discriminator, for rejection sampling (`cilab.gen.rejection`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
+from cilab.gen.jacobian import Decode, check_keep, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
     class_entropy,
@@ -56,6 +58,7 @@ PR_REAL_IMAGES = 10_000  # training images that span the real k-NN manifold
 PR_K = 3  # Kynkäänniemi et al.'s default
 GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
+STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
 
 
 @dataclass
@@ -114,10 +117,38 @@ def sample_metrics(
 
 
 # -- generators of run directories -----------------------------------------------------------
-RunSampler = tuple[Sampler, Any, Critic | None]  # sampler, config, critic (if the model has one)
+@dataclass
+class RunGenerator:
+    """What a run directory samples with: noise z ~ N(0, T^2 I) of `latent_dim` through the
+    decoder that `decoder(stream)` builds (a DCGAN's with precise BatchNorm statistics drawn from
+    the stream first; call it under no_grad), and the model's critic where it has one (a DCGAN's
+    discriminator)."""
+
+    config: Any
+    latent_dim: int
+    decoder: Callable[[torch.Generator], Decode]  # stream -> (noise [N, d] -> images in [0, 1])
+    critic: Critic | None
+    device: torch.device
+
+    def noise(self, n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
+        return torch.randn((n, self.latent_dim), generator=stream, device=self.device) * temperature
+
+    def sampler(self) -> Sampler:
+        """Plain sampling: the model's own prior, scaled by the temperature."""
+
+        def sample(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
+            decode = self.decoder(stream)
+            return _decode_all(decode, self.noise(n, stream, temperature))
+
+        return sample
 
 
-def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> RunSampler:
+@torch.no_grad()
+def _decode_all(decode: Decode, z: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    return torch.cat([decode(z[s : s + batch]) for s in range(0, len(z), batch)])
+
+
+def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
     from cilab.gen.gan_train import load_gan_run
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
@@ -127,25 +158,24 @@ def _dcgan_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> RunS
         x = images.mul(2).sub(1)  # [0, 1] -> the discriminator's [-1, 1]
         return torch.cat([gan.discriminator(x[s : s + 1000]) for s in range(0, len(x), 1000)])
 
-    return (lambda n, g, t: gan.sample(n, g, precise_bn=cfg.precise_bn, temperature=t)), cfg, critic
+    def decoder(stream: torch.Generator) -> Decode:
+        net = gan.sampling_generator(stream, cfg.precise_bn)  # as `DCGAN.sample` does
+        return lambda z: net(z).add(1).div(2)  # [-1, 1] -> [0, 1]
+
+    return RunGenerator(cfg, cfg.noise_dim, decoder, critic, device)
 
 
-def _vae_sampler(run_dir: Path, checkpoint: str, device: torch.device) -> RunSampler:
+def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
     from cilab.gen.run_eval import load_run
 
     cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
-
-    @torch.no_grad()
-    def sample(n: int, g: torch.Generator, temperature: float) -> torch.Tensor:
-        z = torch.randn((n, cfg.latent_dim), generator=g, device=device) * temperature
-        return torch.cat([torch.sigmoid(model.decode(z[s : s + 1000])) for s in range(0, n, 1000)])
-
-    return sample, cfg, None
+    decode: Decode = lambda z: torch.sigmoid(model.decode(z))  # noqa: E731 (Bernoulli means)
+    return RunGenerator(cfg, cfg.latent_dim, lambda _stream: decode, None, device)
 
 
-SAMPLERS: dict[str, Callable[[Path, str, torch.device], RunSampler]] = {
-    "dcgan": _dcgan_sampler,
-    "vae": _vae_sampler,
+GENERATORS: dict[str, Callable[[Path, str, torch.device], RunGenerator]] = {
+    "dcgan": _dcgan_generator,
+    "vae": _vae_generator,
 }
 
 
@@ -174,6 +204,7 @@ def evaluate_samples(
     temperature: float = 1.0,
     figures: bool = True,
     rejection: float | None = None,
+    jacobian: float | None = None,
 ) -> dict[str, Any]:
     """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
 
@@ -181,29 +212,36 @@ def evaluate_samples(
     trades diversity for typical samples, the "truncation trick" of BigGAN in its simplest
     form; the metrics record it as `sample_temperature`. `rejection` q (DCGAN only) keeps the
     samples its discriminator accepts (`cilab.gen.rejection`, cap at the q-quantile of the
-    logits), recorded with the acceptance rate. With `figures` also writes `sample_grid.png`
-    (the first 100 samples), for a DCGAN `curves.png`, and with `rejection`
-    `critic_extremes.png` (`draw_critic_extremes` of the burn-in draw).
+    logits), recorded with the acceptance rate. `jacobian` q keeps the noise whose Jacobian norm
+    is below the q-quantile of a burn-in's (`cilab.gen.jacobian`), before any rejection. With
+    `figures` also writes `sample_grid.png` (the first 100 samples), for a DCGAN `curves.png`,
+    with `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the
+    burn-in draw's extremes).
     """
     check_temperature(temperature)
     from cilab.gen.run_eval import update_metrics
 
     run_dir = Path(run_dir)
     model = run_model(run_dir)
-    if model not in SAMPLERS:
+    if model not in GENERATORS:
         raise CilabError(
             f"{run_dir}: a {model!r} run has no sampler; sample metrics need one of "
-            f"{', '.join(sorted(SAMPLERS))}"
+            f"{', '.join(sorted(GENERATORS))}"
         )
     dev = resolve_device(device)
-    sampler, cfg, critic = SAMPLERS[model](run_dir, checkpoint, dev)
-    # All three keys always: an evaluation without rejection clears an earlier one's.
+    gen = GENERATORS[model](run_dir, checkpoint, dev)
+    cfg, figure_dir = gen.config, run_dir if figures else None
+    # All keys always: an evaluation without a filter clears an earlier one's.
+    truncated = {"jacobian_quantile": jacobian, "jacobian_cap": None, "jacobian_kept": None}
     rejected = {"rejection_quantile": rejection, "rejection_cap": None, "acceptance_rate": None}
+    sampler = gen.sampler()
+    if jacobian is not None:
+        sampler = _jacobian_truncating(gen, jacobian, truncated, figure_dir)
     if rejection is not None:
-        if critic is None:
+        if gen.critic is None:
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
                              "run has none")  # fmt: skip
-        sampler = _rejecting(sampler, critic, rejection, rejected, run_dir if figures else None)
+        sampler = _rejecting(sampler, gen.critic, rejection, rejected, figure_dir)
     clf = load_classifier(classifier, cfg.dataset, dev)
     ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
     stream = derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev)
@@ -212,6 +250,7 @@ def evaluate_samples(
         **sample_metrics(images, clf, ref),
         "sample_checkpoint": checkpoint,
         "sample_temperature": temperature,
+        **truncated,
         **rejected,
     }
     if figures:
@@ -229,6 +268,27 @@ def _rejecting(
     extremes go to its critic_extremes.png."""
     hook = None if figures is None else partial(draw_critic_extremes, path=figures / EXTREMES)
     return rejection_sampler(sampler, critic, quantile, stats=stats, on_burn_in=hook)
+
+
+def _jacobian_truncating(
+    gen: RunGenerator, quantile: float, stats: dict[str, Any], figures: Path | None
+) -> Sampler:
+    """`gen`'s samples from the noise its decoder stretches least (`truncated_noise`); with
+    `figures` (the run directory) the burn-in draw's extremes go to its jacobian_extremes.png."""
+    check_keep(quantile)
+
+    def sample(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
+        decode = gen.decoder(stream)
+        hook = None
+        if figures is not None:
+            hook = partial(draw_jacobian_extremes, decode=decode, path=figures / STRETCH_EXTREMES)
+        z = truncated_noise(
+            decode, lambda m: gen.noise(m, stream, temperature), n, quantile, stream, stats,
+            on_burn_in=hook,
+        )  # fmt: skip
+        return _decode_all(decode, z)
+
+    return sample
 
 
 def evaluate_real(
@@ -275,13 +335,37 @@ def draw_gan_curves(run_dir: Path) -> None:
 def draw_critic_extremes(images: torch.Tensor, logits: torch.Tensor, path: Path) -> None:
     """The samples the discriminator finds least and most real (lowest and highest logits):
     what rejection sampling throws away first, and what it is surest to keep."""
+    low, high = _extremes(logits)
+    _draw_panels(
+        [("least real to the discriminator", images[low]),
+         ("most real to the discriminator", images[high])], path,
+    )  # fmt: skip
+
+
+def draw_jacobian_extremes(
+    noise: torch.Tensor, norms: torch.Tensor, decode: Decode, path: Path
+) -> None:
+    """The samples whose noise the generator stretches least and most (Jacobian norm): what
+    Jacobian truncation keeps first, and what it drops first."""
+    low, high = _extremes(norms)
+    _draw_panels(
+        [("smallest Jacobian norm (kept first)", _decode_all(decode, noise[low])),
+         ("largest Jacobian norm (dropped first)", _decode_all(decode, noise[high]))], path,
+    )  # fmt: skip
+
+
+def _extremes(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the `EXTREME_IMAGES` lowest scores (lowest first) and highest (highest
+    first), at most half the set each."""
+    order = scores.argsort()
+    k = min(EXTREME_IMAGES, len(order) // 2)
+    return order[:k], order[-k:].flip(0)
+
+
+def _draw_panels(panels: list[tuple[str, torch.Tensor]], path: Path) -> None:
     from cilab.gen import plots
 
-    order = logits.argsort()
-    k = min(EXTREME_IMAGES, len(order) // 2)
-    low, high = images[order[:k], 0], images[order[-k:].flip(0), 0]
-    panels = [("least real to the discriminator", low), ("most real to the discriminator", high)]
-    plots.plot_image_panels([(t, x.cpu().numpy()) for t, x in panels], path)
+    plots.plot_image_panels([(t, x[:, 0].cpu().numpy()) for t, x in panels], path)
 
 
 def draw_gan_comparison(run_dirs: list[Path], out: Path) -> None:

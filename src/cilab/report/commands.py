@@ -86,8 +86,14 @@ def gen_eval(run: str, metrics: dict[str, Any]) -> str:
         words += ["--iw-samples", 0]
     if "samples" in metrics and metrics["samples"] != 10_000:
         words += ["--samples", metrics["samples"]]
-    if metrics.get("checkpoint", "best") != "best":
-        words += ["--checkpoint", metrics["checkpoint"]]
+    checkpoint = metrics.get("checkpoint", metrics.get("sample_checkpoint", "best"))
+    if checkpoint != "best":
+        words += ["--checkpoint", checkpoint]
+    if metrics.get("sample_temperature", 1.0) != 1.0:
+        words += ["--temperature", metrics["sample_temperature"]]
+    for key in ("jacobian_quantile", "rejection_quantile"):  # how the samples were filtered
+        if metrics.get(key) is not None:
+            words += ["--" + key.replace("_", "-"), metrics[key]]
     return shell(words)
 
 

@@ -307,11 +307,16 @@ def _gen_title(config: dict[str, Any]) -> str:
 
 def _drawn_otherwise(m: dict[str, Any]) -> list[str]:
     """How the judged samples were drawn where not plainly from the model's prior: a score of
-    cooled or rejection-filtered samples is not the generator's own, and must say so."""
+    cooled, truncated or rejection-filtered samples is not the generator's own, and must say
+    so."""
     parts = []
     t = num(m.get("sample_temperature"))
     if t is not None and t != 1.0:
         parts.append(f"temperature {t:g}")
+    q, share = num(m.get("jacobian_quantile")), num(m.get("jacobian_kept"))
+    if q is not None:
+        kept = f", {share:.0%} kept" if share is not None else ""
+        parts.append(f"Jacobian truncation, Q = {q:g}{kept}")
     q, rate = num(m.get("rejection_quantile")), num(m.get("acceptance_rate"))
     if q is not None:
         accepted = f", {rate:.0%} accepted" if rate is not None else ""
@@ -440,6 +445,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
             ("reconstructions.png", "test digits (top) and their reconstructions"),
             ("sample_grid.png", "100 of the samples the classifier judged"),
             ("critic_extremes.png", "the samples its discriminator finds least and most real"),
+            ("jacobian_extremes.png", "the samples its generator stretches least and most"),
             ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
         ),
     )

@@ -1,0 +1,69 @@
+"""Jacobian-based truncation, checked on decoders whose Jacobian is known in closed form."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cilab.core.errors import CilabError
+from cilab.gen.jacobian import check_keep, jacobian_norms, truncated_noise
+
+
+def stream(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_norms_of_a_linear_decoder_estimate_its_frobenius_norm() -> None:
+    a = torch.randn((30, 5), generator=stream(1))  # G(z) = A z: J = A everywhere
+    z = torch.randn((200, 5), generator=stream(2))
+    norms = jacobian_norms(lambda x: x @ a.T, z, stream(3), probes=4)
+    # Hutchinson: each squared estimate is unbiased, so their mean over 200 rows is close.
+    assert norms.square().mean().item() == pytest.approx(a.square().sum().item(), rel=0.1)
+    many = jacobian_norms(lambda x: x @ a.T, z[:5], stream(4), probes=2000)
+    torch.testing.assert_close(many, a.norm().expand(5), rtol=0.05, atol=0.0)
+
+
+def test_norms_follow_a_nonlinear_decoder_pointwise() -> None:
+    """G(z) = tanh(k z_0) over 2-D noise: ‖J‖ = k sech²(k z_0), whatever z_1 is."""
+    k = 3.0
+    z = torch.tensor([[-1.0, 0.5], [0.0, 2.0], [0.2, -1.0], [0.8, 0.0]])
+    norms = jacobian_norms(lambda x: torch.tanh(k * x[:, :1]), z, stream(), probes=4000, eps=1e-4)
+    exact = k / torch.cosh(k * z[:, 0]).square()
+    # Only v_0 of the 2-D probe moves the output: E[v_0^2] = 1 gives the norm itself.
+    torch.testing.assert_close(norms, exact, rtol=0.05, atol=1e-4)
+
+
+def test_truncation_drops_the_noise_where_the_decoder_is_steep() -> None:
+    """tanh(10 z): a cliff at z = 0 between two flat plateaus, like a generator's jump from one
+    digit to another. Keeping 80 % must drop the draws on the cliff, and only about 20 %."""
+    decode = lambda z: torch.tanh(10 * z)  # noqa: E731
+    g = stream(5)
+    stats: dict[str, float] = {}
+    draw = lambda n: torch.randn((n, 1), generator=g)  # noqa: E731
+    kept = truncated_noise(decode, draw, 5000, 0.8, g, stats=stats, burn_in=5000)
+    assert kept.shape == (5000, 1)
+    assert kept.abs().min().item() > 0.1  # 8 % of N(0, 1) lies within 0.1 of the cliff
+    assert stats["jacobian_kept"] == pytest.approx(0.8, abs=0.03)
+    assert stats["jacobian_cap"] > 0
+
+
+def test_truncation_is_reproducible_and_calls_the_burn_in_hook() -> None:
+    def draw_from(g: torch.Generator) -> torch.Tensor:
+        return truncated_noise(torch.sin, lambda n: torch.randn((n, 3), generator=g), 50, 0.5, g,
+                               burn_in=100, on_burn_in=lambda z, _: seen.append(z))  # fmt: skip
+
+    seen: list[torch.Tensor] = []
+    a, b = draw_from(stream(7)), draw_from(stream(7))
+    torch.testing.assert_close(a, b)
+    assert a.shape == (50, 3) and not torch.equal(a, draw_from(stream(8)))
+    assert len(seen) == 3 and seen[0].shape == (100, 3)  # the burn-in noise (norms next)
+
+
+def test_refusals() -> None:
+    for q in (0.0, 0.005, 1.5):
+        with pytest.raises(CilabError, match=r"Jacobian quantile must be in \[0.01, 1\]"):
+            check_keep(q)
+    check_keep(0.01)
+    check_keep(1.0)
+    with pytest.raises(CilabError, match="at least one probe"):
+        jacobian_norms(torch.sin, torch.zeros((2, 2)), stream(), probes=0)
