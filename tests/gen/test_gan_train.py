@@ -321,9 +321,13 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert Image.open(run / "jacobian_extremes.png").size[0] > 1.8 * height
     jbt = json.loads((run / "metrics.json").read_text())
     assert jbt["jacobian_quantile"] == 0.8 and jbt["jacobian_cap"] > 0
+    assert jbt["jacobian_norm"] == "relative"  # cilab's default
     assert 0.5 < jbt["jacobian_kept"] < 1 and jbt["fd"] != metrics["fd"]
     assert main(plain_eval) == 0
     assert json.loads((run / "metrics.json").read_text())["jacobian_kept"] is None
+    capsys.readouterr()
+    assert main([*plain_eval, "--jacobian-norm", "absolute"]) == 2  # a norm of nothing
+    assert "--jacobian-norm chooses the norm of --jacobian-quantile" in capsys.readouterr().err
     capsys.readouterr()
     assert main([*plain_eval, "--rejection-quantile", "2"]) == 2
     assert capsys.readouterr().err.strip() == (

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cilab.core.errors import CilabError
-from cilab.gen.jacobian import check_keep, jacobian_norms, truncated_noise
+from cilab.gen.jacobian import check_keep, check_norm, jacobian_norms, truncated_noise
 
 
 def stream(seed: int = 0) -> torch.Generator:
@@ -21,6 +21,18 @@ def test_norms_of_a_linear_decoder_estimate_its_frobenius_norm() -> None:
     assert norms.square().mean().item() == pytest.approx(a.square().sum().item(), rel=0.1)
     many = jacobian_norms(lambda x: x @ a.T, z[:5], stream(4), probes=2000)
     torch.testing.assert_close(many, a.norm().expand(5), rtol=0.05, atol=0.0)
+
+
+def test_relative_norms_ignore_the_images_scale() -> None:
+    """Ten times the ink, ten times the plain norm; the relative norm ‖J‖ / ‖G(z)‖ stays."""
+    a = torch.randn((30, 5), generator=stream(1))
+    z = torch.randn((50, 5), generator=stream(2))
+    plain, bold = (jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3)) for c in (1.0, 10.0))
+    torch.testing.assert_close(bold, 10 * plain, rtol=1e-4, atol=0.0)  # finite differences
+    rel = [jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3), relative=True)
+           for c in (1.0, 10.0)]  # fmt: skip
+    torch.testing.assert_close(rel[0], rel[1], rtol=1e-4, atol=0.0)
+    torch.testing.assert_close(rel[0], plain / (z @ a.T).norm(dim=1))
 
 
 def test_norms_follow_a_nonlinear_decoder_pointwise() -> None:
@@ -65,5 +77,8 @@ def test_refusals() -> None:
             check_keep(q)
     check_keep(0.01)
     check_keep(1.0)
+    assert check_norm("absolute") == "absolute"
+    with pytest.raises(CilabError, match="Jacobian norm must be one of relative, absolute"):
+        check_norm("spectral")
     with pytest.raises(CilabError, match="at least one probe"):
         jacobian_norms(torch.sin, torch.zeros((2, 2)), stream(), probes=0)

@@ -257,9 +257,11 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
          "; discriminator rejection sampling, Q = 0.95, 79% accepted",
          " --rejection-quantile 0.95"),
         ({"jacobian_quantile": 0.8, "jacobian_kept": 0.8012, "rejection_quantile": 0.95,
-          "sample_checkpoint": "last"},
-         "; Jacobian truncation, Q = 0.8, 80% kept; discriminator rejection sampling, Q = 0.95",
-         " --checkpoint last --jacobian-quantile 0.8 --rejection-quantile 0.95"),
+          "sample_checkpoint": "last", "jacobian_norm": "absolute"},
+         "; Jacobian truncation (absolute norm), Q = 0.8, 80% kept; discriminator rejection "
+         "sampling, Q = 0.95",
+         " --checkpoint last --jacobian-quantile 0.8 --rejection-quantile 0.95 --jacobian-norm "
+         "absolute"),
     ):  # fmt: skip
         dump(run / "metrics.json", {**plain, **extra})
         (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]

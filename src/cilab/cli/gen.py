@@ -114,6 +114,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "crosses from one digit to another (Tanielian et al. 2020; about Q of the draws kept; "
         "default: off)",
     )  # fmt: skip
+    p.add_argument(
+        "--jacobian-norm", choices=["relative", "absolute"], default="relative",
+        help="with --jacobian-quantile: the norm divided by the image's own (relative: asks how "
+        "fast a digit changes for its ink, so bold and thin digits are judged alike) or the "
+        "paper's plain norm (default: relative)",
+    )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
     p.add_argument(
@@ -204,6 +210,8 @@ def _eval(args: argparse.Namespace) -> int:
         check_quantile(args.rejection_quantile)
     if args.jacobian_quantile is not None:
         check_keep(args.jacobian_quantile)
+    elif args.jacobian_norm != "relative":
+        raise CilabError("--jacobian-norm chooses the norm of --jacobian-quantile; give both")
     if args.real:
         if args.out is None or args.run_dir is not None:
             raise CilabError("--real judges the test set: give --out DIR and no RUN_DIR")
@@ -241,6 +249,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
         args.data_dir, args.temperature, figures=not args.no_figures,
         rejection=args.rejection_quantile, jacobian=args.jacobian_quantile,
+        jacobian_norm=args.jacobian_norm,
     )  # fmt: skip
 
 

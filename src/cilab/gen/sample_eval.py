@@ -37,7 +37,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
-from cilab.gen.jacobian import Decode, check_keep, truncated_noise
+from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
     class_entropy,
@@ -205,6 +205,7 @@ def evaluate_samples(
     figures: bool = True,
     rejection: float | None = None,
     jacobian: float | None = None,
+    jacobian_norm: str = "relative",
 ) -> dict[str, Any]:
     """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
 
@@ -213,7 +214,8 @@ def evaluate_samples(
     form; the metrics record it as `sample_temperature`. `rejection` q (DCGAN only) keeps the
     samples its discriminator accepts (`cilab.gen.rejection`, cap at the q-quantile of the
     logits), recorded with the acceptance rate. `jacobian` q keeps the noise whose Jacobian norm
-    is below the q-quantile of a burn-in's (`cilab.gen.jacobian`), before any rejection. With
+    (`jacobian_norm` "relative" to the image's, or "absolute") is below the q-quantile of a
+    burn-in's (`cilab.gen.jacobian`), before any rejection. With
     `figures` also writes `sample_grid.png` (the first 100 samples), for a DCGAN `curves.png`,
     with `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the
     burn-in draw's extremes).
@@ -232,11 +234,14 @@ def evaluate_samples(
     gen = GENERATORS[model](run_dir, checkpoint, dev)
     cfg, figure_dir = gen.config, run_dir if figures else None
     # All keys always: an evaluation without a filter clears an earlier one's.
-    truncated = {"jacobian_quantile": jacobian, "jacobian_cap": None, "jacobian_kept": None}
+    truncated = {"jacobian_quantile": jacobian, "jacobian_norm": None, "jacobian_cap": None,
+                 "jacobian_kept": None}  # fmt: skip
     rejected = {"rejection_quantile": rejection, "rejection_cap": None, "acceptance_rate": None}
     sampler = gen.sampler()
     if jacobian is not None:
-        sampler = _jacobian_truncating(gen, jacobian, truncated, figure_dir)
+        truncated["jacobian_norm"] = check_norm(jacobian_norm)
+        relative = jacobian_norm == "relative"
+        sampler = _jacobian_truncating(gen, jacobian, relative, truncated, figure_dir)
     if rejection is not None:
         if gen.critic is None:
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
@@ -271,7 +276,7 @@ def _rejecting(
 
 
 def _jacobian_truncating(
-    gen: RunGenerator, quantile: float, stats: dict[str, Any], figures: Path | None
+    gen: RunGenerator, quantile: float, relative: bool, stats: dict[str, Any], figures: Path | None
 ) -> Sampler:
     """`gen`'s samples from the noise its decoder stretches least (`truncated_noise`); with
     `figures` (the run directory) the burn-in draw's extremes go to its jacobian_extremes.png."""
@@ -284,7 +289,7 @@ def _jacobian_truncating(
             hook = partial(draw_jacobian_extremes, decode=decode, path=figures / STRETCH_EXTREMES)
         z = truncated_noise(
             decode, lambda m: gen.noise(m, stream, temperature), n, quantile, stream, stats,
-            on_burn_in=hook,
+            on_burn_in=hook, relative=relative,
         )  # fmt: skip
         return _decode_all(decode, z)
 

@@ -94,6 +94,8 @@ def gen_eval(run: str, metrics: dict[str, Any]) -> str:
     for key in ("jacobian_quantile", "rejection_quantile"):  # how the samples were filtered
         if metrics.get(key) is not None:
             words += ["--" + key.replace("_", "-"), metrics[key]]
+    if metrics.get("jacobian_norm") not in (None, "relative"):
+        words += ["--jacobian-norm", metrics["jacobian_norm"]]
     return shell(words)
 
 

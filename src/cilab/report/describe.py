@@ -316,7 +316,8 @@ def _drawn_otherwise(m: dict[str, Any]) -> list[str]:
     q, share = num(m.get("jacobian_quantile")), num(m.get("jacobian_kept"))
     if q is not None:
         kept = f", {share:.0%} kept" if share is not None else ""
-        parts.append(f"Jacobian truncation, Q = {q:g}{kept}")
+        norm = f" ({m['jacobian_norm']} norm)" if m.get("jacobian_norm") else ""
+        parts.append(f"Jacobian truncation{norm}, Q = {q:g}{kept}")
     q, rate = num(m.get("rejection_quantile")), num(m.get("acceptance_rate"))
     if q is not None:
         accepted = f", {rate:.0%} accepted" if rate is not None else ""
