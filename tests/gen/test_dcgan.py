@@ -150,3 +150,40 @@ def test_spectral_norm_makes_every_discriminator_layer_one_lipschitz() -> None:
     assert all(torch.equal(state[k], v) for k, v in d.state_dict().items())
     d(x).sum().backward()  # gradients reach the unnormalized weights
     assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in raw)
+
+
+def test_latent_is_the_tutorials_noise_without_codes_and_one_hot_codes_with() -> None:
+    from cilab.gen.models.dcgan import draw_latent
+
+    plain = draw_latent(6, 8, 0, torch.Generator().manual_seed(0), temperature=0.5)
+    torch.testing.assert_close(
+        plain, torch.randn(6, 8, generator=torch.Generator().manual_seed(0)) * 0.5
+    )
+    z = draw_latent(4000, 8, 10, torch.Generator().manual_seed(0), temperature=0.5)
+    assert z.shape == (4000, 18)
+    torch.testing.assert_close(
+        z[:, :8], torch.randn(4000, 8, generator=torch.Generator().manual_seed(0)) * 0.5
+    )
+    codes = z[:, 8:]
+    assert set(codes.unique().tolist()) == {0.0, 1.0} and torch.equal(
+        codes.sum(1), torch.ones(4000)
+    )
+    counts = codes.sum(0)  # uniform: 400 each, binomial sd ~ 19
+    assert counts.min() > 320 and counts.max() < 480
+
+
+def test_codes_widen_the_generators_input_and_give_the_discriminator_a_code_head() -> None:
+    cfg = DCGANConfig(noise_dim=8, codes=10, spectral_norm=True)
+    gan = DCGAN(cfg).eval()  # no dropout, fixed SN vectors, stored BN statistics
+    z = gan.generator.latent(5, torch.Generator().manual_seed(0))
+    assert z.shape == (5, 18) and gan.generator(z).shape == (5, 1, 28, 28)
+    logits, code_logits = gan.discriminator(gan.generator(z), with_code=True)
+    assert logits.shape == (5,) and code_logits.shape == (5, 10)
+    torch.testing.assert_close(gan.discriminator(gan.generator(z)), logits)
+    # The code head is a plain classifier: spectral normalization stays on the critic's layers.
+    assert not hasattr(gan.discriminator.code_head, "parametrizations")
+    assert hasattr(gan.discriminator.head, "parametrizations")
+    with pytest.raises(RuntimeError, match="no code head"):
+        DCGAN(DCGANConfig(noise_dim=8)).discriminator(gan.generator(z), with_code=True)
+    with pytest.raises(ValueError, match="info-codes"):
+        DCGANConfig(codes=1)

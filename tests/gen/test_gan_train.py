@@ -129,6 +129,77 @@ def test_r1_penalty_adds_gamma_half_grad_norm_to_the_discriminator_gradient(
     )
 
 
+def test_info_codes_add_the_code_cross_entropy_to_both_networks(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """--info-codes K: the step's latent ends in a one-hot code; D's code head guesses it from
+    the fake, and both networks' gradients gain info_weight times that cross-entropy's."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from cilab.gen.models.dcgan import draw_latent, to_gan_input
+
+    k, weight = 10, 2.0
+    trainer = GANTrainer(
+        cfg_for(small_mnist, tmp_path / "r", dropout=0.0, info_codes=k, info_weight=weight)
+    )
+    ref = copy.deepcopy(trainer.gan).train()
+    idx = torch.arange(32)
+    z = draw_latent(32, 100, k, trainer.step_generator())  # the step's own latent
+    assert z.shape == (32, 110)
+    code = z[:, 100:].argmax(1)
+    fake = ref.generator(z)
+    real_out = ref.discriminator(to_gan_input(trainer.data.train_x[idx]))
+    fake_out, code_out = ref.discriminator(fake, with_code=True)
+    code_loss = F.cross_entropy(code_out, code)
+    gen_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    disc_loss = F.binary_cross_entropy_with_logits(
+        real_out, torch.ones_like(real_out)
+    ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+    g_grads = torch.autograd.grad(
+        gen_loss + weight * code_loss, list(ref.generator.parameters()), retain_graph=True
+    )
+    d_grads = torch.autograd.grad(
+        disc_loss + weight * code_loss, list(ref.discriminator.parameters())
+    )
+    values = trainer.train_step(idx)
+    assert values["code_loss"] == pytest.approx(code_loss.item(), rel=1e-5)
+    assert values["code_accuracy"] == pytest.approx((code_out.argmax(1) == code).float().mean())
+    assert values["d_loss"] == pytest.approx(disc_loss.item(), rel=1e-5)  # without the code
+    assert trainer.gan.discriminator.code_head.weight.grad.abs().sum() > 0
+    for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+    assert {"code_loss", "code_accuracy"} <= set(trainer.sum_keys)
+    # The per-epoch grid shows code i % K in place i.
+    assert torch.equal(trainer.fixed_noise[:, 100:].argmax(1), torch.arange(16) % k)
+    assert torch.equal(trainer.fixed_noise[:, 100:].sum(1), torch.ones(16))
+
+
+def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """A run with codes resumes exactly and its checkpoint loads back with the code head; the
+    evaluation's Jacobian probes move only the Gaussian columns of the latent."""
+    from cilab.gen.sample_eval import GENERATORS
+
+    opts = dict(info_codes=4, collapse_d_loss=100.0, monitor_samples=0)
+    train_gan(cfg_for(small_mnist, tmp_path / "full", **opts))
+    train_gan(cfg_for(small_mnist, tmp_path / "part", max_steps=4, **opts))
+    train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
+    a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
+    assert_same(a["model"], b["model"])
+    assert "discriminator.code_head.weight" in a["model"]
+    records = [json.loads(x) for x in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= r["train_code_accuracy"] <= 1 for r in records)
+    gen = GENERATORS["dcgan"](tmp_path / "full", "last", torch.device("cpu"))
+    z = gen.noise(50, torch.Generator().manual_seed(0), 0.5)
+    assert gen.noise_dims == 100 and z.shape == (50, 104)
+    assert torch.equal(z[:, 100:].sum(1), torch.ones(50))  # temperature leaves the code alone
+    images = gen.sampler()(20, torch.Generator().manual_seed(0), 1.0)
+    assert images.shape == (20, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+
+
 def test_cosine_schedule_scales_both_learning_rates_by_the_global_step(
     small_mnist: Path, tmp_path: Path
 ) -> None:

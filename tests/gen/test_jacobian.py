@@ -82,3 +82,16 @@ def test_refusals() -> None:
         check_norm("spectral")
     with pytest.raises(CilabError, match="at least one probe"):
         jacobian_norms(torch.sin, torch.zeros((2, 2)), stream(), probes=0)
+
+
+def test_dims_restrict_the_probes_to_the_leading_columns() -> None:
+    """A decoder linear in the first 3 columns and wildly steep in the last 2: with dims=3 the
+    estimate is the first block's Frobenius norm, untouched by the second block."""
+    a = torch.randn(20, 3, generator=torch.Generator().manual_seed(1))
+    b = 1e3 * torch.randn(20, 2, generator=torch.Generator().manual_seed(2))
+    decode = lambda z: z[:, :3] @ a.T + z[:, 3:] @ b.T  # noqa: E731
+    z = torch.randn(400, 5, generator=torch.Generator().manual_seed(3))
+    norms = jacobian_norms(decode, z, torch.Generator().manual_seed(4), probes=64, dims=3)
+    assert norms.mean().item() == pytest.approx(torch.linalg.norm(a).item(), rel=0.05)
+    full = jacobian_norms(decode, z, torch.Generator().manual_seed(4), probes=64)
+    assert full.mean() > 100 * norms.mean()

@@ -71,6 +71,15 @@ class GANTrainConfig:
         "multiplier of the discriminator's channels: 64w and 128w instead of 64 and 128, "
         "w^2 times the FLOPs of its second conv (1: the tutorial)",
     )
+    info_codes: int = option(
+        0,
+        "append a one-hot categorical code of this many values to the noise and train the "
+        "discriminator to read it back from the generated images, both networks minimizing "
+        "its cross-entropy (InfoGAN, Chen et al. 2016): with 10 the codes become digit classes, "
+        "so the generator need not stretch one Gaussian across the gaps between them (0: off, "
+        "the tutorial)",
+    )
+    info_weight: float = option(1.0, "weight of the code's cross-entropy (InfoGAN's lambda)")
     lr_g: float = option(1e-4, "generator Adam learning rate")
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
     adam_beta1: float = option(
@@ -132,6 +141,10 @@ class GANTrainConfig:
             raise ValueError("lr-g and lr-d must be > 0")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError("adam-beta1 must be in [0, 1)")
+        if self.info_codes < 0 or self.info_codes == 1:
+            raise ValueError("info-codes must be 0 (off) or >= 2")
+        if self.info_weight < 0:
+            raise ValueError("info-weight must be >= 0")
         if self.r1_gamma < 0:
             raise ValueError("r1-gamma must be >= 0")
         if not 0.0 <= self.g_ema < 1.0:
@@ -141,7 +154,12 @@ class GANTrainConfig:
 
     def arch(self) -> DCGANConfig:
         return DCGANConfig(
-            self.noise_dim, self.dropout, self.leaky_slope, self.spectral_norm, self.d_width
+            noise_dim=self.noise_dim,
+            dropout=self.dropout,
+            leaky_slope=self.leaky_slope,
+            spectral_norm=self.spectral_norm,
+            d_width=self.d_width,
+            codes=self.info_codes,
         )
 
 
@@ -161,6 +179,7 @@ class GANTrainer(EpochTrainer):
     @property
     def sum_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         keys = ("d_loss", "g_loss", "d_real", "d_fake")
+        keys = (*keys, "code_loss", "code_accuracy") if self.cfg.info_codes else keys
         return (*keys, "r1") if self.cfg.r1_gamma else keys
 
     def setup(self) -> int:
@@ -180,10 +199,20 @@ class GANTrainer(EpochTrainer):
         self.generator = self.ddp(self.gan.generator)
         self.discriminator = self.ddp(self.gan.discriminator)
         g = derived_generator(cfg.seed, STREAM_EVAL, FIXED_NOISE_STREAM, device=self.device)
-        self.fixed_noise = torch.randn((16, cfg.noise_dim), generator=g, device=self.device)
+        self.fixed_noise = self._fixed_noise(g)
         self.monitor = self._load_monitor() if self.env.is_main and cfg.monitor_samples else None
         self.collapse_warnings: list[str] = []
         return len(self.data.train_x)
+
+    def _fixed_noise(self, stream: torch.Generator) -> torch.Tensor:
+        """The 16 latents of the per-epoch grids; with codes, code i % K in place i (row by
+        row), so the grid shows what each code draws instead of a random selection."""
+        z = self.gan.generator.latent(16, stream)
+        if self.cfg.info_codes:
+            k = self.cfg.info_codes
+            codes = torch.arange(16, device=self.device) % k
+            z[:, -k:] = F.one_hot(codes, k).to(z.dtype)
+        return z
 
     def modules(self) -> dict[str, Any]:
         return {"model": self.gan, "opt_g": self.opt_g, "opt_d": self.opt_d}
@@ -194,7 +223,7 @@ class GANTrainer(EpochTrainer):
     def train_step(self, idx: torch.Tensor) -> dict[str, float]:
         """One step of the tutorial on the global batch `idx`; this rank computes its slice."""
         cfg, g = self.cfg, self.step_generator()
-        z = torch.randn((len(idx), cfg.noise_dim), generator=g, device=self.device)[self.mine]
+        z = self.gan.generator.latent(len(idx), g)[self.mine]  # [b, noise_dim + codes]
         # Dropout draws from torch's global stream: reseed it from this step's stream (and rank),
         # so a resumed run draws the masks an uninterrupted one draws.
         seed = int(torch.randint(2**62, (1,), generator=g, device=self.device))
@@ -208,12 +237,26 @@ class GANTrainer(EpochTrainer):
             # Two calls, as the tutorial: phase 2 then backpropagates through D on the b fakes
             # only (one call on cat([real, fake]) would carry zero gradients for the b reals).
             real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
-            fake_logits = self.discriminator(fake).float()  # [b]
+            if cfg.info_codes:
+                fake_logits, code_logits = self.discriminator(fake, with_code=True)
+                fake_logits = fake_logits.float()  # [b]
+            else:
+                fake_logits = self.discriminator(fake).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
-        d_objective, extra = d_loss, {}
+        d_objective, extra, code_term = d_loss, {}, 0.0
+        if cfg.info_codes:
+            # InfoGAN: both networks make the code readable from the generated image.
+            code = z[:, -cfg.info_codes :].argmax(1)  # [b]
+            code_loss = F.cross_entropy(code_logits.float(), code)
+            code_term = cfg.info_weight * code_loss
+            d_objective = d_objective + code_term
+            extra = {
+                "code_loss": code_loss.item(),
+                "code_accuracy": (code_logits.argmax(1) == code).float().mean().item(),
+            }
         if cfg.r1_gamma:
             r1 = _r1_penalty(real_logits, real)
-            d_objective, extra = d_loss + cfg.r1_gamma / 2 * r1, {"r1": r1.item()}
+            d_objective, extra = d_objective + cfg.r1_gamma / 2 * r1, {**extra, "r1": r1.item()}
         self.opt_d.zero_grad(set_to_none=True)
         d_objective.backward(inputs=self.d_params, retain_graph=True)
 
@@ -224,7 +267,7 @@ class GANTrainer(EpochTrainer):
         else:
             g_loss = -_bce(fake_logits, 0.0)
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=self.g_params)
+        (g_loss + code_term).backward(inputs=self.g_params)
 
         # Both networks step from the same state, as the tutorial's two tapes do.
         self._set_learning_rates()
@@ -279,9 +322,7 @@ class GANTrainer(EpochTrainer):
         )
 
         g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
-        z = torch.randn(
-            (self.cfg.monitor_samples, self.cfg.noise_dim), generator=g, device=g.device
-        )
+        z = self.gan.generator.latent(self.cfg.monitor_samples, g)
         with torch.no_grad():
             images = torch.cat([self._sampling_net()(zb).add(1).div(2) for zb in z.split(1000)])
         probs, feats = classify(self.monitor.model, images)

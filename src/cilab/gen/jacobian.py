@@ -45,10 +45,12 @@ NORMS = ("relative", "absolute")  # ‖J‖ / ‖G(z)‖ (cilab's default) or �
 @torch.no_grad()
 def jacobian_norms(
     decode: Decode, z: torch.Tensor, stream: torch.Generator, probes: int = PROBES,
-    eps: float = EPS, relative: bool = False,
+    eps: float = EPS, relative: bool = False, dims: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """Finite-difference Hutchinson estimate of ‖J_decode(z_i)‖_F for every row of `z` -> [N],
-    divided by ‖decode(z_i)‖ when `relative` (module docstring).
+    divided by ‖decode(z_i)‖ when `relative` (module docstring). With `dims` only the first
+    `dims` columns move (the Jacobian's block of the continuous noise: a one-hot code after
+    them has no neighbourhood to differentiate in).
 
     Per batch of `BATCH` rows: one forward pass at z and one per probe at z + eps·v, so the cost
     is (1 + probes) sampling passes; the probe directions come from `stream`.
@@ -62,6 +64,8 @@ def jacobian_norms(
         sq = torch.zeros(len(zb), device=zb.device)
         for _ in range(probes):
             v = torch.randn(zb.shape, generator=stream, device=zb.device, dtype=zb.dtype)
+            if dims is not None:
+                v[:, dims:] = 0
             sq += (decode(zb + eps * v).flatten(1).float() - base).square().sum(1)
         norm = sq.div(probes).sqrt().div(eps)
         norms.append(norm / base.norm(dim=1).clamp_min(1e-12) if relative else norm)
@@ -91,17 +95,19 @@ def truncated_noise(
     burn_in: int | None = None,
     on_burn_in: BurnInHook | None = None,
     relative: bool = True,
+    dims: int | None = None,
 ) -> torch.Tensor:
     """`n` noise vectors from `draw` whose Jacobian norm under `decode` is at most the cap, the
     `quantile` of a separate burn-in draw's norms (`burn_in`, default `BURN_IN`), so about that
     share of draws is kept; `relative` norms by default (module docstring).
 
     `stats`, when given, receives the cap (`jacobian_cap`) and the kept share of the candidates
-    (`jacobian_kept`); `on_burn_in` the burn-in's noise and norms (to show what is dropped).
+    (`jacobian_kept`); `on_burn_in` the burn-in's noise and norms (to show what is dropped);
+    `dims` goes to `jacobian_norms`.
     """
     check_keep(quantile)
     burn = draw(burn_in or BURN_IN)
-    burn_norms = jacobian_norms(decode, burn, stream, relative=relative)
+    burn_norms = jacobian_norms(decode, burn, stream, relative=relative, dims=dims)
     if on_burn_in is not None:
         on_burn_in(burn, burn_norms)
     cap = torch.quantile(burn_norms, quantile)
@@ -109,7 +115,7 @@ def truncated_noise(
     accepted = drawn = 0
     while accepted < n:
         z = draw(math.ceil(MARGIN * (n - accepted) / quantile))
-        keep = jacobian_norms(decode, z, stream, relative=relative) <= cap
+        keep = jacobian_norms(decode, z, stream, relative=relative, dims=dims) <= cap
         kept.append(z[keep])
         accepted, drawn = accepted + int(keep.sum()), drawn + len(z)
     if stats is not None:

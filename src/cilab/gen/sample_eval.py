@@ -119,19 +119,19 @@ def sample_metrics(
 # -- generators of run directories -----------------------------------------------------------
 @dataclass
 class RunGenerator:
-    """What a run directory samples with: noise z ~ N(0, T^2 I) of `latent_dim` through the
-    decoder that `decoder(stream)` builds (a DCGAN's with precise BatchNorm statistics drawn from
-    the stream first; call it under no_grad), and the model's critic where it has one (a DCGAN's
-    discriminator)."""
+    """What a run directory samples with: latents from `latent` (noise z ~ N(0, T^2 I), then a
+    DCGAN's categorical code where it has one) through the decoder that `decoder(stream)` builds
+    (a DCGAN's with precise BatchNorm statistics drawn from the stream first; call it under
+    no_grad), and the model's critic where it has one (a DCGAN's discriminator)."""
 
     config: Any
-    latent_dim: int
-    decoder: Callable[[torch.Generator], Decode]  # stream -> (noise [N, d] -> images in [0, 1])
+    latent: Callable[[int, torch.Generator, float], torch.Tensor]  # (n, stream, T) -> [n, d]
+    noise_dims: int  # the latent's leading Gaussian columns (Jacobian probes move only those)
+    decoder: Callable[[torch.Generator], Decode]  # stream -> (latents [N, d] -> images in [0, 1])
     critic: Critic | None
-    device: torch.device
 
     def noise(self, n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
-        return torch.randn((n, self.latent_dim), generator=stream, device=self.device) * temperature
+        return self.latent(n, stream, temperature)
 
     def sampler(self) -> Sampler:
         """Plain sampling: the model's own prior, scaled by the temperature."""
@@ -158,11 +158,13 @@ def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> Ru
         x = images.mul(2).sub(1)  # [0, 1] -> the discriminator's [-1, 1]
         return torch.cat([gan.discriminator(x[s : s + 1000]) for s in range(0, len(x), 1000)])
 
-    def decoder(stream: torch.Generator) -> Decode:
-        net = gan.sampling_generator(stream, cfg.precise_bn)  # as `DCGAN.sample` does
-        return lambda z: net(z).add(1).div(2)  # [-1, 1] -> [0, 1]
-
-    return RunGenerator(cfg, cfg.noise_dim, decoder, critic, device)
+    return RunGenerator(
+        cfg,
+        latent=gan.generator.latent,
+        noise_dims=cfg.noise_dim,
+        decoder=partial(gan.decoder, precise_bn=cfg.precise_bn),
+        critic=critic,
+    )
 
 
 def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
@@ -170,7 +172,11 @@ def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunG
 
     cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
     decode: Decode = lambda z: torch.sigmoid(model.decode(z))  # noqa: E731 (Bernoulli means)
-    return RunGenerator(cfg, cfg.latent_dim, lambda _stream: decode, None, device)
+
+    def latent(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
+        return torch.randn((n, cfg.latent_dim), generator=stream, device=device) * temperature
+
+    return RunGenerator(cfg, latent, cfg.latent_dim, lambda _stream: decode, None)
 
 
 GENERATORS: dict[str, Callable[[Path, str, torch.device], RunGenerator]] = {
@@ -289,7 +295,7 @@ def _jacobian_truncating(
             hook = partial(draw_jacobian_extremes, decode=decode, path=figures / STRETCH_EXTREMES)
         z = truncated_noise(
             decode, lambda m: gen.noise(m, stream, temperature), n, quantile, stream, stats,
-            on_burn_in=hook, relative=relative,
+            on_burn_in=hook, relative=relative, dims=gen.noise_dims,
         )  # fmt: skip
         return _decode_all(decode, z)
 

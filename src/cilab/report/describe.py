@@ -299,7 +299,9 @@ def _rel(path: Path, root: Path) -> str:
 def _gen_title(config: dict[str, Any]) -> str:
     model = str(config.get("model", "?"))
     if model == "dcgan":
-        return f"DCGAN, {config.get('noise_dim', 100)}-D noise"
+        codes = config.get("info_codes") or 0
+        code = f" + {codes}-way code (InfoGAN)" if codes else ""
+        return f"DCGAN, {config.get('noise_dim', 100)}-D noise{code}"
     grey = {"none": "grey-level targets", "dynamic": "dynamically binarized"}
     targets = grey.get(str(config.get("binarize", "none")), f"{config.get('binarize')} binarized")
     return f"{model.upper()}, {config.get('latent_dim', '?')}-D latent, {targets}"

@@ -33,14 +33,25 @@ Averaging in GAN Training"; BigGAN and StyleGAN sample from one too) sits nearer
 the orbit. `generator_avg` holds that average; it is never trained, and when present every
 sample comes from it (with precise BN its statistics are recomputed for the averaged weights,
 which moving-averaged running statistics would not match).
+
+A categorical code (`DCGANConfig(codes=K)`, `--info-codes` in training; not in the tutorial;
+InfoGAN, Chen et al. 2016): the generator's input is the Gaussian noise with a one-hot code of K
+equally likely values appended, and the discriminator gets a second head that guesses the code
+of a generated image. Both networks minimize that guess's cross-entropy, so G must make the code
+readable from the image; on MNIST K = 10 codes become the ten digits. The point is the shape of
+the prior: one connected Gaussian has to be carried across the gaps between the classes, and
+those crossings are the broken in-between strokes (`cilab.gen.jacobian`); a discrete code lets
+the generator jump between classes instead.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cilab.core.config import option
@@ -55,6 +66,7 @@ class DCGANConfig:
     leaky_slope: float = option(0.3, "LeakyReLU negative slope (Keras' default)")
     spectral_norm: bool = option(False, "spectral normalization of the discriminator's layers")
     d_width: int = option(1, "multiplier of the discriminator's channels (1: 64, 128)")
+    codes: int = option(0, "values of the categorical code appended to the noise (0: none)")
 
     def __post_init__(self) -> None:
         if self.noise_dim < 1:
@@ -63,6 +75,8 @@ class DCGANConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.d_width < 1:
             raise ValueError("d-width must be >= 1")
+        if self.codes < 0 or self.codes == 1:
+            raise ValueError("info-codes must be 0 (none) or >= 2")
 
 
 def _bn(channels: int) -> nn.Module:
@@ -99,16 +113,36 @@ def _spectral_norm_(module: nn.Module) -> None:
             _spectral_norm_(child)
 
 
+def draw_latent(
+    n: int,
+    noise_dim: int,
+    codes: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """The generator's input: [n, noise_dim] noise ~ N(0, temperature^2 I), then (with
+    `codes` > 0) a one-hot code, uniform over its values, appended -> [n, noise_dim + codes].
+    Without codes it draws exactly `torch.randn((n, noise_dim))`, the tutorial's noise."""
+    z = torch.randn((n, noise_dim), generator=generator, device=device) * temperature
+    if not codes:
+        return z
+    c = torch.randint(codes, (n,), generator=generator, device=device)
+    return torch.cat([z, F.one_hot(c, codes).to(z.dtype)], dim=1)
+
+
 class Generator(nn.Module):
-    """noise [B, noise_dim] -> images [B, 1, 28, 28] in [-1, 1]."""
+    """latent [B, noise_dim + codes] -> images [B, 1, 28, 28] in [-1, 1]."""
 
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or DCGANConfig()
-        self.noise_dim = cfg.noise_dim
+        self.noise_dim, self.codes = cfg.noise_dim, cfg.codes
         slope = cfg.leaky_slope
         self.project = nn.Sequential(
-            nn.Linear(cfg.noise_dim, 7 * 7 * 256, bias=False), _bn(7 * 7 * 256), nn.LeakyReLU(slope)
+            nn.Linear(cfg.noise_dim + cfg.codes, 7 * 7 * 256, bias=False),
+            _bn(7 * 7 * 256),
+            nn.LeakyReLU(slope),
         )
         self.upsample = nn.Sequential(
             nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),  # 7 -> 7
@@ -121,6 +155,13 @@ class Generator(nn.Module):
             nn.Tanh(),  # 14 -> 28
         )
         _glorot_(self)
+
+    def latent(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """`n` draws of this generator's input (`draw_latent`), on its device."""
+        device = next(self.parameters()).device
+        return draw_latent(n, self.noise_dim, self.codes, generator, device, temperature)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).view(-1, 256, 7, 7)  # [B, 12544] -> [B, 256, 7, 7]
@@ -138,14 +179,14 @@ class Generator(nn.Module):
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average instead of an exponential one
         net.train()
-        device = next(net.parameters()).device
         for _ in range(batches):
-            net(torch.randn((batch_size, self.noise_dim), generator=generator, device=device))
+            net(self.latent(batch_size, generator))
         return net.eval()
 
 
 class Discriminator(nn.Module):
-    """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0)."""
+    """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0); with codes, also the code's
+    logits [B, codes] (`forward(x, with_code=True)`)."""
 
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
@@ -164,9 +205,22 @@ class Discriminator(nn.Module):
         _glorot_(self)
         if cfg.spectral_norm:
             _spectral_norm_(self)
+        # InfoGAN's Q: a classifier sharing D's features, outside spectral normalization (its
+        # sharpness does not feed the generator's real/fake gradient).
+        self.code_head = nn.Linear(2 * c * 7 * 7, cfg.codes) if cfg.codes else None
+        if self.code_head is not None:
+            _glorot_(self.code_head)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)  # [B, 1] -> [B]
+    def forward(
+        self, x: torch.Tensor, with_code: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)  # [B, 98c]
+        logits = self.head(h).squeeze(1)  # [B, 1] -> [B]
+        if not with_code:
+            return logits
+        if self.code_head is None:
+            raise RuntimeError("this discriminator has no code head (built with codes=0)")
+        return logits, self.code_head(h)  # [B], [B, codes]
 
 
 class DCGAN(nn.Module):
@@ -214,6 +268,13 @@ class DCGAN(nn.Module):
             return net.with_precise_bn(generator)
         return copy.deepcopy(net).eval()
 
+    def decoder(
+        self, generator: torch.Generator | None = None, precise_bn: bool = True
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """latent -> images in [0, 1] through `sampling_generator` (call it under no_grad)."""
+        net = self.sampling_generator(generator, precise_bn)
+        return lambda z: net(z).add(1).div(2)  # [-1, 1] -> [0, 1]
+
     @torch.no_grad()
     def sample(
         self,
@@ -223,15 +284,13 @@ class DCGAN(nn.Module):
         precise_bn: bool = True,
         temperature: float = 1.0,
     ) -> torch.Tensor:
-        """`n` images in [0, 1], [n, 1, 28, 28], from N(0, temperature^2 I) noise drawn from
-        `generator` (after the precise-BN noise, which stays N(0, I): the statistics belong to
-        the noise the generator was trained on). Weights, buffers and modes of `self` stay as
-        they were."""
-        net = self.sampling_generator(generator, precise_bn)
-        device = next(self.parameters()).device
-        z = torch.randn((n, self.cfg.noise_dim), generator=generator, device=device) * temperature
-        out = torch.cat([net(z[s : s + batch_size]) for s in range(0, n, batch_size)])
-        return out.add(1).div(2)  # [-1, 1] -> [0, 1]
+        """`n` images in [0, 1], [n, 1, 28, 28], from latents with N(0, temperature^2 I) noise
+        drawn from `generator` (after the precise-BN noise, which stays N(0, I): the statistics
+        belong to the noise the generator was trained on). Weights, buffers and modes of `self`
+        stay as they were."""
+        decode = self.decoder(generator, precise_bn)
+        z = self.generator.latent(n, generator, temperature)
+        return torch.cat([decode(z[s : s + batch_size]) for s in range(0, n, batch_size)])
 
 
 def to_gan_input(images_u8: torch.Tensor) -> torch.Tensor:
