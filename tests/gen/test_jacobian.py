@@ -16,10 +16,10 @@ def stream(seed: int = 0) -> torch.Generator:
 def test_norms_of_a_linear_decoder_estimate_its_frobenius_norm() -> None:
     a = torch.randn((30, 5), generator=stream(1))  # G(z) = A z: J = A everywhere
     z = torch.randn((200, 5), generator=stream(2))
-    norms = jacobian_norms(lambda x: x @ a.T, z, stream(3), probes=4)
+    norms = jacobian_norms(lambda x: x @ a.T, z, stream(3), probes=4, norm="absolute")
     # Hutchinson: each squared estimate is unbiased, so their mean over 200 rows is close.
     assert norms.square().mean().item() == pytest.approx(a.square().sum().item(), rel=0.1)
-    many = jacobian_norms(lambda x: x @ a.T, z[:5], stream(4), probes=2000)
+    many = jacobian_norms(lambda x: x @ a.T, z[:5], stream(4), probes=2000, norm="absolute")
     torch.testing.assert_close(many, a.norm().expand(5), rtol=0.05, atol=0.0)
 
 
@@ -27,9 +27,12 @@ def test_relative_norms_ignore_the_images_scale() -> None:
     """Ten times the ink, ten times the plain norm; the relative norm ‖J‖ / ‖G(z)‖ stays."""
     a = torch.randn((30, 5), generator=stream(1))
     z = torch.randn((50, 5), generator=stream(2))
-    plain, bold = (jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3)) for c in (1.0, 10.0))
+    plain, bold = (
+        jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3), norm="absolute")
+        for c in (1.0, 10.0)
+    )
     torch.testing.assert_close(bold, 10 * plain, rtol=1e-4, atol=0.0)  # finite differences
-    rel = [jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3), relative=True)
+    rel = [jacobian_norms(lambda x, c=c: c * x @ a.T, z, stream(3))
            for c in (1.0, 10.0)]  # fmt: skip
     torch.testing.assert_close(rel[0], rel[1], rtol=1e-4, atol=0.0)
     torch.testing.assert_close(rel[0], plain / (z @ a.T).norm(dim=1))
@@ -39,7 +42,9 @@ def test_norms_follow_a_nonlinear_decoder_pointwise() -> None:
     """G(z) = tanh(k z_0) over 2-D noise: ‖J‖ = k sech²(k z_0), whatever z_1 is."""
     k = 3.0
     z = torch.tensor([[-1.0, 0.5], [0.0, 2.0], [0.2, -1.0], [0.8, 0.0]])
-    norms = jacobian_norms(lambda x: torch.tanh(k * x[:, :1]), z, stream(), probes=4000, eps=1e-4)
+    norms = jacobian_norms(
+        lambda x: torch.tanh(k * x[:, :1]), z, stream(), probes=4000, eps=1e-4, norm="absolute"
+    )
     exact = k / torch.cosh(k * z[:, 0]).square()
     # Only v_0 of the 2-D probe moves the output: E[v_0^2] = 1 gives the norm itself.
     torch.testing.assert_close(norms, exact, rtol=0.05, atol=1e-4)
@@ -91,7 +96,7 @@ def test_dims_restrict_the_probes_to_the_leading_columns() -> None:
     b = 1e3 * torch.randn(20, 2, generator=torch.Generator().manual_seed(2))
     decode = lambda z: z[:, :3] @ a.T + z[:, 3:] @ b.T  # noqa: E731
     z = torch.randn(400, 5, generator=torch.Generator().manual_seed(3))
-    norms = jacobian_norms(decode, z, torch.Generator().manual_seed(4), probes=64, dims=3)
+    norms = jacobian_norms(decode, z, torch.Generator().manual_seed(4), 64, norm="absolute", dims=3)
     assert norms.mean().item() == pytest.approx(torch.linalg.norm(a).item(), rel=0.05)
-    full = jacobian_norms(decode, z, torch.Generator().manual_seed(4), probes=64)
+    full = jacobian_norms(decode, z, torch.Generator().manual_seed(4), 64, norm="absolute")
     assert full.mean() > 100 * norms.mean()

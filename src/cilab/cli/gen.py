@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = gen.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     from cilab.gen.gan_train import GANTrainConfig
+    from cilab.gen.jacobian import NORMS
     from cilab.gen.train import GenTrainConfig
 
     p = cmds.add_parser("train", help="train a model into a run directory")
@@ -115,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default: off)",
     )  # fmt: skip
     p.add_argument(
-        "--jacobian-norm", choices=["relative", "absolute"], default="relative",
+        "--jacobian-norm", choices=NORMS, default=NORMS[0],
         help="with --jacobian-quantile: the norm divided by the image's own (relative: asks how "
         "fast a digit changes for its ink, so bold and thin digits are judged alike) or the "
         "paper's plain norm (default: relative)",

@@ -22,12 +22,12 @@ are broken strokes of every class (RESULTS.md).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
 from cilab.core.errors import CilabError
+from cilab.gen.filtering import BURN_IN, draw_kept
 
 Decode = Callable[[torch.Tensor], torch.Tensor]  # noise [N, d] -> samples [N, ...]
 Draw = Callable[[int], torch.Tensor]  # n -> noise [n, d], from the caller's stream
@@ -35,8 +35,6 @@ BurnInHook = Callable[[torch.Tensor, torch.Tensor], None]  # (burn-in noise, its
 
 PROBES = 4  # random directions per sample
 EPS = 1e-2  # finite-difference step in noise units (a noise vector's norm is ~ sqrt(d))
-BURN_IN = 10_000  # draws that fix the cap
-MARGIN = 1.2  # candidates per expected keep, so one draw almost always suffices
 BATCH = 1000
 MIN_KEEP = 0.01  # below this the filter, not the generator, makes the samples
 NORMS = ("relative", "absolute")  # ‖J‖ / ‖G(z)‖ (cilab's default) or ‖J‖ (the paper's)
@@ -45,18 +43,19 @@ NORMS = ("relative", "absolute")  # ‖J‖ / ‖G(z)‖ (cilab's default) or �
 @torch.no_grad()
 def jacobian_norms(
     decode: Decode, z: torch.Tensor, stream: torch.Generator, probes: int = PROBES,
-    eps: float = EPS, relative: bool = False, dims: int | None = None,
+    eps: float = EPS, norm: str = "relative", dims: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """Finite-difference Hutchinson estimate of ‖J_decode(z_i)‖_F for every row of `z` -> [N],
-    divided by ‖decode(z_i)‖ when `relative` (module docstring). With `dims` only the first
-    `dims` columns move (the Jacobian's block of the continuous noise: a one-hot code after
-    them has no neighbourhood to differentiate in).
+    divided by ‖decode(z_i)‖ for the `norm` "relative" (module docstring), not for "absolute".
+    With `dims` only the first `dims` columns move (the Jacobian's block of the continuous
+    noise: a one-hot code after them has no neighbourhood to differentiate in).
 
     Per batch of `BATCH` rows: one forward pass at z and one per probe at z + eps·v, so the cost
     is (1 + probes) sampling passes; the probe directions come from `stream`.
     """
     if probes < 1:
         raise CilabError(f"Jacobian norms need at least one probe direction, not {probes}")
+    relative = check_norm(norm) == "relative"
     norms = []
     for s in range(0, len(z), BATCH):
         zb = z[s : s + BATCH]
@@ -67,8 +66,8 @@ def jacobian_norms(
             if dims is not None:
                 v[:, dims:] = 0
             sq += (decode(zb + eps * v).flatten(1).float() - base).square().sum(1)
-        norm = sq.div(probes).sqrt().div(eps)
-        norms.append(norm / base.norm(dim=1).clamp_min(1e-12) if relative else norm)
+        j = sq.div(probes).sqrt().div(eps)
+        norms.append(j / base.norm(dim=1).clamp_min(1e-12) if relative else j)
     return torch.cat(norms)
 
 
@@ -94,30 +93,25 @@ def truncated_noise(
     stats: dict[str, float] | None = None,
     burn_in: int | None = None,
     on_burn_in: BurnInHook | None = None,
-    relative: bool = True,
+    norm: str = "relative",
     dims: int | None = None,
 ) -> torch.Tensor:
     """`n` noise vectors from `draw` whose Jacobian norm under `decode` is at most the cap, the
     `quantile` of a separate burn-in draw's norms (`burn_in`, default `BURN_IN`), so about that
-    share of draws is kept; `relative` norms by default (module docstring).
+    share of draws is kept; relative norms by default (module docstring).
 
     `stats`, when given, receives the cap (`jacobian_cap`) and the kept share of the candidates
     (`jacobian_kept`); `on_burn_in` the burn-in's noise and norms (to show what is dropped);
-    `dims` goes to `jacobian_norms`.
+    `norm` and `dims` go to `jacobian_norms`.
     """
     check_keep(quantile)
     burn = draw(burn_in or BURN_IN)
-    burn_norms = jacobian_norms(decode, burn, stream, relative=relative, dims=dims)
+    burn_norms = jacobian_norms(decode, burn, stream, norm=norm, dims=dims)
     if on_burn_in is not None:
         on_burn_in(burn, burn_norms)
     cap = torch.quantile(burn_norms, quantile)
-    kept: list[torch.Tensor] = []
-    accepted = drawn = 0
-    while accepted < n:
-        z = draw(math.ceil(MARGIN * (n - accepted) / quantile))
-        keep = jacobian_norms(decode, z, stream, relative=relative, dims=dims) <= cap
-        kept.append(z[keep])
-        accepted, drawn = accepted + int(keep.sum()), drawn + len(z)
+    below = lambda z: jacobian_norms(decode, z, stream, norm=norm, dims=dims) <= cap  # noqa: E731
+    kept, share = draw_kept(n, draw, below, quantile)
     if stats is not None:
-        stats.update(jacobian_cap=cap.item(), jacobian_kept=accepted / drawn)
-    return torch.cat(kept)[:n]
+        stats.update(jacobian_cap=cap.item(), jacobian_kept=share)
+    return kept

@@ -15,19 +15,17 @@ keeps the exact case testable (two Gaussians, whose log density ratio is known).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
 from cilab.core.errors import CilabError
+from cilab.gen.filtering import BURN_IN, draw_kept
 
 # (n, stream, temperature) -> n samples (`cilab.gen.sample_eval` draws images with it).
 Sampler = Callable[[int, torch.Generator, float], torch.Tensor]
 Critic = Callable[[torch.Tensor], torch.Tensor]  # samples [N, ...] -> logits [N]
 
-BURN_IN = 10_000  # draws that fix the cap M
-MARGIN = 1.2  # candidates per expected acceptance, so one draw almost always suffices
 MIN_ACCEPTANCE = 0.01  # below this the discriminator, not the generator, makes the samples
 
 
@@ -54,10 +52,8 @@ def rejection_sampler(
     receives the cap and the acceptance rate of the last call, `on_burn_in` the burn-in's
     samples and logits (to show what the critic likes least and most).
 
-    Each call draws `burn_in` (default `BURN_IN`) samples for the cap (not reused: the cap
-    must not depend on the candidates it judges), then the candidates in one batch sized by
-    the burn-in's mean acceptance (a generator with precise BatchNorm gets one set of
-    statistics per draw); in the rare case that too few are accepted it draws again.
+    Each call draws `burn_in` (default `BURN_IN`) samples for the cap, then candidates sized
+    by the burn-in's mean acceptance (`cilab.gen.filtering.draw_kept`).
     """
     check_quantile(quantile)
 
@@ -73,16 +69,15 @@ def rejection_sampler(
                 f"rejection sampling would accept {rate:.2%} of the samples: the "
                 "discriminator's logits are too spread out; use a lower quantile"
             )
-        kept: list[torch.Tensor] = []
-        accepted = drawn = 0
-        while accepted < n:
-            batch = sampler(math.ceil(MARGIN * (n - accepted) / rate), stream, temperature)
+
+        def accept(batch: torch.Tensor) -> torch.Tensor:
             p = acceptance_probability(critic(batch), cap)
-            keep = torch.rand(p.shape, generator=stream, device=p.device) < p
-            kept.append(batch[keep])
-            accepted, drawn = accepted + int(keep.sum()), drawn + len(batch)
+            return torch.rand(p.shape, generator=stream, device=p.device) < p
+
+        draw = lambda m: sampler(m, stream, temperature)  # noqa: E731
+        kept, share = draw_kept(n, draw, accept, rate)
         if stats is not None:
-            stats.update(rejection_cap=cap.item(), acceptance_rate=accepted / drawn)
-        return torch.cat(kept)[:n]
+            stats.update(rejection_cap=cap.item(), acceptance_rate=share)
+        return kept
 
     return sample

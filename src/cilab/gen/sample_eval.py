@@ -246,8 +246,7 @@ def evaluate_samples(
     sampler = gen.sampler()
     if jacobian is not None:
         truncated["jacobian_norm"] = check_norm(jacobian_norm)
-        relative = jacobian_norm == "relative"
-        sampler = _jacobian_truncating(gen, jacobian, relative, truncated, figure_dir)
+        sampler = _jacobian_truncating(gen, jacobian, jacobian_norm, truncated, figure_dir)
     if rejection is not None:
         if gen.critic is None:
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
@@ -282,7 +281,7 @@ def _rejecting(
 
 
 def _jacobian_truncating(
-    gen: RunGenerator, quantile: float, relative: bool, stats: dict[str, Any], figures: Path | None
+    gen: RunGenerator, quantile: float, norm: str, stats: dict[str, Any], figures: Path | None
 ) -> Sampler:
     """`gen`'s samples from the noise its decoder stretches least (`truncated_noise`); with
     `figures` (the run directory) the burn-in draw's extremes go to its jacobian_extremes.png."""
@@ -295,7 +294,7 @@ def _jacobian_truncating(
             hook = partial(draw_jacobian_extremes, decode=decode, path=figures / STRETCH_EXTREMES)
         z = truncated_noise(
             decode, lambda m: gen.noise(m, stream, temperature), n, quantile, stream, stats,
-            on_burn_in=hook, relative=relative, dims=gen.noise_dims,
+            on_burn_in=hook, norm=norm, dims=gen.noise_dims,
         )  # fmt: skip
         return _decode_all(decode, z)
 
