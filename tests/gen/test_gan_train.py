@@ -181,7 +181,8 @@ def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
 ) -> None:
     """A run with codes resumes exactly and its checkpoint loads back with the code head; the
     evaluation's Jacobian probes move only the Gaussian columns of the latent."""
-    from cilab.gen.sample_eval import GENERATORS
+    from cilab.gen.classifier import LoadedClassifier, MnistClassifier
+    from cilab.gen.sample_eval import GENERATORS, judge_codes
 
     opts = dict(info_codes=4, collapse_d_loss=100.0, monitor_samples=0)
     train_gan(cfg_for(small_mnist, tmp_path / "full", **opts))
@@ -198,6 +199,14 @@ def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
     assert torch.equal(z[:, 100:].sum(1), torch.ones(50))  # temperature leaves the code alone
     images = gen.sampler()(20, torch.Generator().manual_seed(0), 1.0)
     assert images.shape == (20, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    # Judged code by code: an untrained judge's labels still give a purity in [0.1, 1] and a
+    # grid of 10 samples for each of the 4 codes.
+    clf = LoadedClassifier(MnistClassifier(), "untrained", tmp_path / "none.pt", None)
+    judged = judge_codes(gen, 4, clf, torch.Generator().manual_seed(1), tmp_path)
+    assert 0.1 <= judged["code_purity"] <= 1 and 1 <= judged["code_classes"] <= 4
+    assert judged == judge_codes(gen, 4, clf, torch.Generator().manual_seed(1), None)
+    width, height = Image.open(tmp_path / "code_grid.png").size
+    assert 1.5 < width / height < 3.5  # 4 rows of 10
 
 
 def test_cosine_schedule_scales_both_learning_rates_by_the_global_step(

@@ -270,6 +270,13 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
         fd_note = rows["Fréchet distance (classifier features)"].note
         assert fd_note == "target 3 × fd_real_floor (2.2400)" + said
         assert view.commands[-1] == "cilab gen eval gan" + flags  # reproduces the draw
+    # A run with a categorical code says so in its title, and shows how pure its codes are.
+    dump(run / "config.json", {"model": "dcgan", "epochs": 50, "info_codes": 10})
+    dump(run / "metrics.json", {**plain, "code_purity": 0.9312, "code_classes": 9})
+    (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
+    assert view.title == "DCGAN, 100-D noise + 10-way code (InfoGAN)"
+    (row,) = [r for r in view.metrics if r.label.startswith("code purity")]
+    assert row.value == 0.9312 and row.note == "majorities cover 9 classes"
 
 
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:

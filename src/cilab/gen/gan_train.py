@@ -36,6 +36,7 @@ from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
 from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr, set_lr
 from cilab.core.seed import STREAM_EVAL, derived_generator
+from cilab.gen.codes import with_code
 from cilab.gen.data import GenData, load_gen_data
 from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
 
@@ -208,11 +209,8 @@ class GANTrainer(EpochTrainer):
         """The 16 latents of the per-epoch grids; with codes, code i % K in place i (row by
         row), so the grid shows what each code draws instead of a random selection."""
         z = self.gan.generator.latent(16, stream)
-        if self.cfg.info_codes:
-            k = self.cfg.info_codes
-            codes = torch.arange(16, device=self.device) % k
-            z[:, -k:] = F.one_hot(codes, k).to(z.dtype)
-        return z
+        k = self.cfg.info_codes
+        return with_code(z, k, torch.arange(16) % k) if k else z
 
     def modules(self) -> dict[str, Any]:
         return {"model": self.gan, "opt_g": self.opt_g, "opt_d": self.opt_d}

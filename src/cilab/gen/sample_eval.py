@@ -15,7 +15,9 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 Generators are looked up by the run's `config.json` `model` in `GENERATORS` (a name -> loader
 dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
 Either can keep only the noise its decoder stretches least (`cilab.gen.jacobian`), and a DCGAN
-also brings its discriminator, for rejection sampling (`cilab.gen.rejection`).
+also brings its discriminator, for rejection sampling (`cilab.gen.rejection`). A DCGAN trained
+with a categorical code (`--info-codes`) is also judged code by code (`cilab.gen.codes`):
+`code_purity`, `code_classes` and `code_grid.png`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
+from cilab.gen.codes import code_agreement, with_code
 from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
@@ -53,12 +56,13 @@ from cilab.gen.sample_metrics import (
 # A `Critic` (a DCGAN's discriminator): images -> logits, for `rejection_sampler`.
 
 # Sub-streams of STREAM_EVAL (fixed forever: the same seed gives the same samples).
-SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM = 500, 501, 502, 503
+SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM, CODE_STREAM = range(500, 505)
 PR_REAL_IMAGES = 10_000  # training images that span the real k-NN manifold
 PR_K = 3  # Kynkäänniemi et al.'s default
 GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
+CODE_GRID, CODE_IMAGES = "code_grid.png", 500  # per-code judgement: its figure, samples per code
 
 
 @dataclass
@@ -263,11 +267,34 @@ def evaluate_samples(
         **truncated,
         **rejected,
     }
+    codes = getattr(cfg, "info_codes", 0)
+    if codes:
+        code_stream = derived_generator(seed, STREAM_EVAL, CODE_STREAM, device=dev)
+        metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
     if figures:
         _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
         if model == "dcgan":
             draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
+
+
+def judge_codes(
+    gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
+    figures: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """`code_purity` and `code_classes` (`cilab.gen.codes`) of `CODE_IMAGES` samples per code
+    value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
+    first ten samples of each code in a row."""
+    decode = gen.decoder(stream)
+    code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
+    images = _decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
+    probs, _ = classify(clf.model, images)
+    purity, classes, majority = code_agreement(probs.argmax(1).reshape(codes, CODE_IMAGES))
+    if figures is not None:
+        rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
+        title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
+        _save_grid(rows, figures / CODE_GRID, title)
+    return {"code_purity": purity, "code_classes": classes}
 
 
 def _rejecting(

@@ -381,6 +381,10 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
         if key in m:
             v = num(m[key])
             rows.append(MetricRow.of(label, v, None, refs))
+    if "code_purity" in m:  # a DCGAN with a categorical code (InfoGAN)
+        note = f"majorities cover {m.get('code_classes')} classes"
+        rows.append(MetricRow.of("code purity (share of a code's samples in one class)",
+                                 num(m["code_purity"]), note=note))  # fmt: skip
     return rows
 
 
@@ -449,6 +453,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
             ("sample_grid.png", "100 of the samples the classifier judged"),
             ("critic_extremes.png", "the samples its discriminator finds least and most real"),
             ("jacobian_extremes.png", "the samples its generator stretches least and most"),
+            ("code_grid.png", "ten samples of each value of its categorical code, a row each"),
             ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
         ),
     )

@@ -1,0 +1,32 @@
+"""Does each value of a DCGAN's categorical code (`--info-codes K`, InfoGAN) draw one digit?
+
+InfoGAN's promise on MNIST is that K = 10 codes become the ten classes without any label. The
+check: fix the code, draw fresh noise, let the judging classifier label the samples.
+`code_agreement` turns those labels into `code_purity`, the mean share of a code's samples in
+its most frequent class (1: every code draws one digit; about 0.1 when the codes mean nothing to
+the class), and `code_classes`, how many distinct classes the codes' majorities cover (10: every
+digit has its code).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def with_code(z: torch.Tensor, codes: int, code: torch.Tensor) -> torch.Tensor:
+    """`z` [N, noise_dim + codes] with its last `codes` columns set to the one-hot of `code`
+    [N] (a copy)."""
+    out = z.clone()
+    out[:, -codes:] = F.one_hot(code.to(z.device), codes).to(z.dtype)
+    return out
+
+
+def code_agreement(labels: np.ndarray) -> tuple[float, int, np.ndarray]:
+    """(purity, distinct majority classes, majority class per code) of classifier labels
+    [codes, n] (row k: the labels of n samples drawn with code k)."""
+    counts = np.stack([np.bincount(row, minlength=10) for row in labels])  # [codes, 10]
+    majority = counts.argmax(1)
+    purity = float(counts.max(1).sum() / labels.size)
+    return purity, len(set(majority.tolist())), majority
