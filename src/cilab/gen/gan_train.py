@@ -76,9 +76,9 @@ class GANTrainConfig:
         0,
         "append a one-hot categorical code of this many values to the noise and train the "
         "discriminator to read it back from the generated images, both networks minimizing "
-        "its cross-entropy (InfoGAN, Chen et al. 2016): with 10 the codes become digit classes, "
-        "so the generator need not stretch one Gaussian across the gaps between them (0: off, "
-        "the tutorial)",
+        "its cross-entropy (InfoGAN, Chen et al. 2016): with 10 the codes tend to become digit "
+        "classes (gen eval's code_purity says how far), so the generator need not stretch one "
+        "Gaussian across the gaps between them (0: off, the tutorial)",
     )
     info_weight: float = option(1.0, "weight of the code's cross-entropy (InfoGAN's lambda)")
     lr_g: float = option(1e-4, "generator Adam learning rate")

@@ -38,7 +38,8 @@ A categorical code (`DCGANConfig(codes=K)`, `--info-codes` in training; not in t
 InfoGAN, Chen et al. 2016): the generator's input is the Gaussian noise with a one-hot code of K
 equally likely values appended, and the discriminator gets a second head that guesses the code
 of a generated image. Both networks minimize that guess's cross-entropy, so G must make the code
-readable from the image; on MNIST K = 10 codes become the ten digits. The point is the shape of
+readable from the image; on MNIST K = 10 codes tend to become the ten digits (`gen eval`'s
+`code_purity` measures how far; RESULTS.md). The point is the shape of
 the prior: one connected Gaussian has to be carried across the gaps between the classes, and
 those crossings are the broken in-between strokes (`cilab.gen.jacobian`); a discrete code lets
 the generator jump between classes instead.
