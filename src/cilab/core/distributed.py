@@ -65,8 +65,13 @@ def init_distributed(device: str) -> DistEnv:
 def shutdown_distributed(env: DistEnv) -> None:
     """Leave the process group if `env`'s call created it. A caller that trains several models
     in one process (the road folds) holds the group open around them: torchrun's rendezvous
-    store does not take a second group after the first is destroyed (the ranks hang)."""
+    store does not take a second group after the first is destroyed (the ranks hang).
+
+    All ranks meet at a barrier first: rank 0 still writes last.pt when the others finish, and
+    a gloo group torn down on one rank while its peer is busy can abort that rank's process
+    ("terminate called without an active exception", seen once in CI on the AE test)."""
     if env.owner and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
