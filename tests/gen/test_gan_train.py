@@ -171,6 +171,8 @@ def test_info_codes_add_the_code_cross_entropy_to_both_networks(
     for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
     assert {"code_loss", "code_accuracy"} <= set(trainer.sum_keys)
+    with pytest.raises(ValueError, match="info-codes must be 0"):  # refused before any work
+        cfg_for(small_mnist, tmp_path / "bad", info_codes=1)
     # The per-epoch grid shows code i % K in place i.
     assert torch.equal(trainer.fixed_noise[:, 100:].argmax(1), torch.arange(16) % k)
     assert torch.equal(trainer.fixed_noise[:, 100:].sum(1), torch.ones(16))

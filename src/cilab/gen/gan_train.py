@@ -142,8 +142,6 @@ class GANTrainConfig:
             raise ValueError("lr-g and lr-d must be > 0")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError("adam-beta1 must be in [0, 1)")
-        if self.info_codes < 0 or self.info_codes == 1:
-            raise ValueError("info-codes must be 0 (off) or >= 2")
         if self.info_weight < 0:
             raise ValueError("info-weight must be >= 0")
         if self.r1_gamma < 0:
@@ -152,6 +150,7 @@ class GANTrainConfig:
             raise ValueError("g-ema must be in [0, 1)")
         if self.monitor_samples == 1:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
+        self.arch()  # the architecture's own checks (dropout, d-width, info-codes), up front
 
     def arch(self) -> DCGANConfig:
         return DCGANConfig(

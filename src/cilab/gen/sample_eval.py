@@ -123,19 +123,16 @@ def sample_metrics(
 # -- generators of run directories -----------------------------------------------------------
 @dataclass
 class RunGenerator:
-    """What a run directory samples with: latents from `latent` (noise z ~ N(0, T^2 I), then a
-    DCGAN's categorical code where it has one) through the decoder that `decoder(stream)` builds
-    (a DCGAN's with precise BatchNorm statistics drawn from the stream first; call it under
+    """What a run directory samples with: latents from `noise` (z ~ N(0, T^2 I), then a DCGAN's
+    categorical code where it has one) through the decoder that `decoder(stream)` builds (a
+    DCGAN's with precise BatchNorm statistics drawn from the stream first; call it under
     no_grad), and the model's critic where it has one (a DCGAN's discriminator)."""
 
     config: Any
-    latent: Callable[[int, torch.Generator, float], torch.Tensor]  # (n, stream, T) -> [n, d]
+    noise: Callable[[int, torch.Generator, float], torch.Tensor]  # (n, stream, T) -> [n, d]
     noise_dims: int  # the latent's leading Gaussian columns (Jacobian probes move only those)
     decoder: Callable[[torch.Generator], Decode]  # stream -> (latents [N, d] -> images in [0, 1])
     critic: Critic | None
-
-    def noise(self, n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
-        return self.latent(n, stream, temperature)
 
     def sampler(self) -> Sampler:
         """Plain sampling: the model's own prior, scaled by the temperature."""
@@ -164,7 +161,7 @@ def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> Ru
 
     return RunGenerator(
         cfg,
-        latent=gan.generator.latent,
+        noise=gan.generator.latent,
         noise_dims=cfg.noise_dim,
         decoder=partial(gan.decoder, precise_bn=cfg.precise_bn),
         critic=critic,
