@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cilab.gen.models.dcgan import DCGAN, DCGANConfig, Discriminator, Generator, to_gan_input
+from cilab.gen.models.dcgan import (
+    DCGAN,
+    DCGANConfig,
+    Discriminator,
+    Generator,
+    MinibatchStd,
+    to_gan_input,
+)
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -31,6 +38,46 @@ def test_d_width_multiplies_the_discriminators_channels() -> None:
     assert d(torch.rand(3, 1, 28, 28)).shape == (3,)
     with pytest.raises(ValueError, match="d-width"):
         DCGANConfig(d_width=0)
+
+
+def test_minibatch_std_channel_by_hand() -> None:
+    # 4 images in groups of 2: image i joins group i % 2, so the groups are {0, 2} and {1, 3}.
+    x = torch.zeros(4, 2, 1, 1)
+    x[0] = torch.tensor([1.0, 3.0]).view(2, 1, 1)  # group 0: features (1, 3) and (5, 3)
+    x[2] = torch.tensor([5.0, 3.0]).view(2, 1, 1)  # -> spreads 2 and 0, mean 1
+    x[3] = torch.tensor([0.0, 8.0]).view(2, 1, 1)  # group 1: (0, 0) and (0, 8) -> 0 and 4: 2
+    out = MinibatchStd(2)(x)
+    assert out.shape == (4, 3, 1, 1)
+    assert torch.equal(out[:, :2], x)  # the features pass through unchanged
+    assert torch.allclose(out[:, 2].flatten(), torch.tensor([1.0, 2.0, 1.0, 2.0]), atol=1e-3)
+
+
+def test_minibatch_std_uses_the_largest_group_dividing_the_batch() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 2, 2)
+    out = MinibatchStd(4)(x)  # 4 does not divide 6: groups of 3, {0, 2, 4} and {1, 3, 5}
+    spread = x.view(3, 2, -1).std(dim=0, unbiased=False).mean(dim=1)  # [2]
+    assert torch.allclose(out[:, 3, 0, 0], spread.repeat(3), atol=1e-4)
+    assert (out[:, 3] == out[:, 3, :1, :1]).all()  # constant over the feature map
+    assert MinibatchStd(4)(x[:1])[:, 3].max() < 1e-3  # one image: no spread to measure
+
+
+def test_minibatch_std_lets_a_logit_depend_on_its_group_only() -> None:
+    torch.manual_seed(0)
+    d = Discriminator(DCGANConfig(minibatch_std=2, dropout=0.0)).eval()
+    plain = Discriminator(DCGANConfig(dropout=0.0))
+    head_inputs = (d.head.in_features, d.code_head)
+    assert head_inputs == (129 * 49, None)
+    assert n_params(d) == n_params(plain) + 49  # the head's weights on the new channel
+    # Parameterized layers keep their names: a checkpoint without the channel maps onto it.
+    assert set(plain.state_dict()) == set(d.state_dict())
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    y = x.clone()
+    y[2] = -y[2]  # image 2 is in image 0's group, not in image 1's or 3's
+    a, b = d(x), d(y)
+    assert a[0] != b[0] and a[1] == b[1] and a[3] == b[3]
+    with pytest.raises(ValueError, match="minibatch-std"):
+        DCGANConfig(minibatch_std=1)
 
 
 def test_generator_shape_range_and_backward() -> None:

@@ -47,8 +47,11 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
-def test_step_changes_both_networks_and_sampling_does_not(small_mnist: Path, tmp_path) -> None:
-    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r"))
+@pytest.mark.parametrize("options", [{}, {"minibatch_std": 4}], ids=["tutorial", "minibatch-std"])
+def test_step_changes_both_networks_and_sampling_does_not(
+    small_mnist: Path, tmp_path, options: dict
+) -> None:
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r", **options))
     before = snapshot(trainer.gan)
     values = trainer.train_step(torch.arange(32))
     assert set(values) == {"d_loss", "g_loss", "d_real", "d_fake"}

@@ -81,6 +81,12 @@ class GANTrainConfig:
         "Gaussian across the gaps between them (0: off, the tutorial)",
     )
     info_weight: float = option(1.0, "weight of the code's cross-entropy (InfoGAN's lambda)")
+    minibatch_std: int = option(
+        0,
+        "give the discriminator a minibatch-std channel over groups of this many images "
+        "(ProGAN, Karras et al. 2018): the spread of its features within each group, so a "
+        "generator that varies less than the data is visible to it (0: off, the tutorial)",
+    )
     lr_g: float = option(1e-4, "generator Adam learning rate")
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
     adam_beta1: float = option(
@@ -150,7 +156,7 @@ class GANTrainConfig:
             raise ValueError("g-ema must be in [0, 1)")
         if self.monitor_samples == 1:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
-        self.arch()  # the architecture's own checks (dropout, d-width, info-codes), up front
+        self.arch()  # the architecture's own checks (dropout, d-width, codes, group size)
 
     def arch(self) -> DCGANConfig:
         return DCGANConfig(
@@ -160,6 +166,7 @@ class GANTrainConfig:
             spectral_norm=self.spectral_norm,
             d_width=self.d_width,
             codes=self.info_codes,
+            minibatch_std=self.minibatch_std,
         )
 
 

@@ -43,6 +43,13 @@ readable from the image; on MNIST K = 10 codes tend to become the ten digits (`g
 the prior: one connected Gaussian has to be carried across the gaps between the classes, and
 those crossings are the broken in-between strokes (`cilab.gen.jacobian`); a discrete code lets
 the generator jump between classes instead.
+
+A minibatch-std channel (`DCGANConfig(minibatch_std=G)`, `--minibatch-std`; not in the tutorial;
+ProGAN, Karras et al. 2018): the discriminator's last feature map gets one more channel, the
+spread of the features within groups of G images. D judges each image alone otherwise, so a
+generator that draws the same few shapes of each digit costs it nothing; with the channel a batch
+of fakes that varies less than a batch of reals is visible. Real and fake images go through D in
+separate calls (`gan_train`), so a group never mixes them.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ class DCGANConfig:
     spectral_norm: bool = option(False, "spectral normalization of the discriminator's layers")
     d_width: int = option(1, "multiplier of the discriminator's channels (1: 64, 128)")
     codes: int = option(0, "values of the categorical code appended to the noise (0: none)")
+    minibatch_std: int = option(0, "group size of D's minibatch-std channel (0: none)")
 
     def __post_init__(self) -> None:
         if self.noise_dim < 1:
@@ -78,6 +86,8 @@ class DCGANConfig:
             raise ValueError("d-width must be >= 1")
         if self.codes < 0 or self.codes == 1:
             raise ValueError("info-codes must be 0 (none) or >= 2")
+        if self.minibatch_std < 0 or self.minibatch_std == 1:
+            raise ValueError("minibatch-std must be 0 (none) or a group size >= 2")
 
 
 def _bn(channels: int) -> nn.Module:
@@ -185,6 +195,30 @@ class Generator(nn.Module):
         return net.eval()
 
 
+class MinibatchStd(nn.Module):
+    """Append one channel: the mean over features of each group's per-feature standard deviation
+    (ProGAN, Karras et al. 2018). A generator that draws too little variety makes batches of
+    fakes with a smaller spread than batches of reals, and this channel lets the discriminator see
+    it, which no per-image feature can. Groups are `group` images apart in the batch
+    (image i joins group i % (B / G)); when `group` does not divide the batch, the largest
+    divisor of B below it is used (a batch of one gets spread 0).
+
+    [B, C, H, W] -> [B, C + 1, H, W]; the statistic is computed in fp32 under autocast.
+    """
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        g = max(d for d in range(1, min(self.group, b) + 1) if b % d == 0)
+        y = x.float().view(g, b // g, -1)  # [G, B/G, C*H*W]
+        spread = y.var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=1)  # [B/G]
+        channel = spread.repeat(g).to(x.dtype).view(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, channel], dim=1)
+
+
 class Discriminator(nn.Module):
     """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0); with codes, also the code's
     logits [B, codes] (`forward(x, with_code=True)`)."""
@@ -200,22 +234,25 @@ class Discriminator(nn.Module):
             nn.Conv2d(c, 2 * c, 5, stride=2, padding=2),  # 14 -> 7
             nn.LeakyReLU(slope),
             nn.Dropout(cfg.dropout),
-            nn.Flatten(),  # [B, 2c, 7, 7] -> [B, 98c] (6272 in the tutorial)
         )
-        self.head = nn.Linear(2 * c * 7 * 7, 1)
+        if cfg.minibatch_std:  # appended after the parameterized layers: old checkpoints load
+            self.features.append(MinibatchStd(cfg.minibatch_std))  # [B, 2c + 1, 7, 7]
+        self.features.append(nn.Flatten())  # [B, 98c] (6272 in the tutorial), +49 with the std
+        width = (2 * c + (1 if cfg.minibatch_std else 0)) * 7 * 7
+        self.head = nn.Linear(width, 1)
         _glorot_(self)
         if cfg.spectral_norm:
             _spectral_norm_(self)
         # InfoGAN's Q: a classifier sharing D's features, outside spectral normalization (its
         # sharpness does not feed the generator's real/fake gradient).
-        self.code_head = nn.Linear(2 * c * 7 * 7, cfg.codes) if cfg.codes else None
+        self.code_head = nn.Linear(width, cfg.codes) if cfg.codes else None
         if self.code_head is not None:
             _glorot_(self.code_head)
 
     def forward(
         self, x: torch.Tensor, with_code: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        h = self.features(x)  # [B, 98c]
+        h = self.features(x)  # [B, 98c] (+49)
         logits = self.head(h).squeeze(1)  # [B, 1] -> [B]
         if not with_code:
             return logits
