@@ -32,9 +32,16 @@ torch.save(state, f"{out}/rank{trainer.env.rank}.pt")
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
-    [{}, {"r1_gamma": 1.0}, {"spectral_norm": True, "dropout": 0.0}, {"info_codes": 10}],
-    # R1's double backward through DDP; SN's buffers; a head that only the fakes' pass uses
-    ids=["tutorial", "r1", "spectral-norm", "info-codes"],
+    [
+        {},
+        {"r1_gamma": 1.0},
+        {"spectral_norm": True, "dropout": 0.0},
+        {"info_codes": 10},
+        {"minibatch_std": 4},
+    ],
+    # R1's double backward through DDP; SN's buffers; a head that only the fakes' pass uses;
+    # groups taken within each rank's slice of the batch
+    ids=["tutorial", "r1", "spectral-norm", "info-codes", "minibatch-std"],
 )
 def test_two_processes_keep_identical_replicas(tmp_path: Path, options: dict) -> None:
     write_fake_mnist(tmp_path / "data/mnist", n_train=96, n_test=64)
