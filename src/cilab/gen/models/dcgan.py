@@ -201,7 +201,7 @@ class MinibatchStd(nn.Module):
     fakes with a smaller spread than batches of reals, and this channel lets the discriminator see
     it, which no per-image feature can. Groups are `group` images apart in the batch
     (image i joins group i % (B / G)); when `group` does not divide the batch, the largest
-    divisor of B below it is used (a batch of one gets spread 0).
+    divisor of B not above it is used (a batch of one gets spread 0).
 
     [B, C, H, W] -> [B, C + 1, H, W]; the statistic is computed in fp32 under autocast.
     """
