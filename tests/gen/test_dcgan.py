@@ -60,6 +60,8 @@ def test_minibatch_std_uses_the_largest_group_dividing_the_batch() -> None:
     assert torch.allclose(out[:, 3, 0, 0], spread.repeat(3), atol=1e-4)
     assert (out[:, 3] == out[:, 3, :1, :1]).all()  # constant over the feature map
     assert MinibatchStd(4)(x[:1])[:, 3].max() < 1e-3  # one image: no spread to measure
+    nhwc = x.contiguous(memory_format=torch.channels_last)  # e.g. after a channels_last conv
+    assert torch.allclose(MinibatchStd(4)(nhwc), out)
 
 
 def test_minibatch_std_lets_a_logit_depend_on_its_group_only() -> None:
@@ -69,8 +71,11 @@ def test_minibatch_std_lets_a_logit_depend_on_its_group_only() -> None:
     head_inputs = (d.head.in_features, d.code_head)
     assert head_inputs == (129 * 49, None)
     assert n_params(d) == n_params(plain) + 49  # the head's weights on the new channel
-    # Parameterized layers keep their names: a checkpoint without the channel maps onto it.
-    assert set(plain.state_dict()) == set(d.state_dict())
+    # The channel sits after the parameterized layers, so they keep their names with it and
+    # without it: a plain D has the names it had before the option existed (old checkpoints
+    # load), and a channel D differs from it only in the head's width.
+    names = {f"{m}.{p}" for m in ("features.0", "features.3", "head") for p in ("weight", "bias")}
+    assert set(plain.state_dict()) == set(d.state_dict()) == names
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     y = x.clone()
     y[2] = -y[2]  # image 2 is in image 0's group, not in image 1's or 3's

@@ -213,7 +213,7 @@ class MinibatchStd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         g = max(d for d in range(1, min(self.group, b) + 1) if b % d == 0)
-        y = x.float().view(g, b // g, -1)  # [G, B/G, C*H*W]
+        y = x.float().reshape(g, b // g, -1)  # [G, B/G, C*H*W]; any memory format
         spread = y.var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=1)  # [B/G]
         channel = spread.repeat(g).to(x.dtype).view(b, 1, 1, 1).expand(b, 1, h, w)
         return torch.cat([x, channel], dim=1)
