@@ -372,7 +372,12 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
         assert isinstance(metrics[k], float) and np.isfinite(metrics[k]), k
     assert 1.0 <= metrics["classifier_is"] <= 10.0 and 0 <= metrics["precision"] <= 1
     assert metrics["samples"] == 60
-    assert (run / "sample_grid.png").exists() and (run / "curves.png").exists()
+    assert 0 <= metrics["fd_mean_term"] <= metrics["fd"] + 1e-9  # the rest is the spread's
+    for key in ("fd_by_class", "fd_real_floor_by_class"):  # a value or None per digit
+        assert len(metrics[key]) == 10 and all(v is None or v >= 0 for v in metrics[key]), key
+    assert "fd_by_class" in capsys.readouterr().out
+    figures = ("sample_grid.png", "curves.png", "fd_by_class.png")
+    assert all((run / f).exists() for f in figures)
     # Cooler noise: other samples, recorded as such; --no-figures leaves the figures alone.
     (run / "sample_grid.png").unlink()
     assert main(["gen", "eval", str(run), "--samples", "60", "--temperature", "0.5",
@@ -430,6 +435,7 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
     ref = json.loads((real / "metrics.json").read_text())
     assert ref["fd"] == pytest.approx(ref["fd_real_floor"])
+    assert ref["fd_by_class"] == pytest.approx(ref["fd_real_floor_by_class"])  # the same images
     assert ref["classifier"] == metrics["classifier"]
     assert (real / "sample_grid.png").exists()
     # Continuing needs no --model: the run's own is used; flags of other models are refused.

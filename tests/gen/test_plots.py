@@ -204,6 +204,18 @@ def test_image_panels_show_each_grid_side_by_side(tmp_path: Path) -> None:
         plots.plot_image_panels([("a", dark), ("b", light[:5])], tmp_path / "q.png")
 
 
+def test_fd_by_class_bars_stand_where_their_class_is(tmp_path: Path) -> None:
+    tall_first = [10.0, None, None, None, None, None]  # one bar, over class 0
+    plots.plot_fd_by_class([("samples", tall_first)], tmp_path / "fd.png", title="FD")
+    rgb = np.asarray(Image.open(tmp_path / "fd.png").convert("RGB"), dtype=int)
+    lower = rgb[rgb.shape[0] // 2 :]  # below the legend; the full-height bar crosses it
+    coloured = np.ptp(lower, axis=2) > 60  # bar fill, not the grey/black of axes and text
+    columns = np.flatnonzero(coloured.any(axis=0))
+    assert len(columns) and columns.max() < rgb.shape[1] / 3  # in the left third only
+    with pytest.raises(CilabError, match="equal lengths"):
+        plots.plot_fd_by_class([("a", [1.0, 2.0]), ("b", [1.0])], tmp_path / "x.png")
+
+
 def test_reconstructions_need_matching_shapes(tmp_path: Path) -> None:
     with pytest.raises(CilabError, match="must match"):
         plots.plot_reconstructions(_digits(4), _digits(5), tmp_path / "r.png")

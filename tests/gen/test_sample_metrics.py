@@ -10,7 +10,9 @@ from scipy import linalg
 
 from cilab.gen.sample_metrics import (
     class_entropy,
+    class_feature_stats,
     feature_stats,
+    frechet_by_class,
     frechet_distance,
     frechet_distance_of,
     inception_score,
@@ -85,6 +87,33 @@ def test_feature_stats_and_fd_of_samples_converge() -> None:
     assert np.allclose(mu, [3.0, 0.0], atol=0.05) and np.allclose(cov, np.diag([1, 4]), atol=0.1)
     y = rng.normal(size=(20000, 2))  # N(0, I): FD = 9 + (2 - 1)^2 = 10
     assert frechet_distance_of(x, y) == pytest.approx(10.0, rel=0.02)
+
+
+def test_class_stats_are_each_class_own_and_nan_below_two_rows() -> None:
+    f = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 4.0], [5.0, 5.0]])
+    mu, cov = class_feature_stats(f, np.array([0, 0, 0, 2]), num_classes=3)
+    assert mu[0] == pytest.approx([1.0, 4 / 3])
+    assert cov[0] == pytest.approx(np.cov(f[:3], rowvar=False))
+    assert np.isnan(mu[1]).all() and np.isnan(cov[2]).all()  # no rows; one row
+    with pytest.raises(ValueError, match="labels"):
+        class_feature_stats(f, np.array([0, 1]))
+
+
+def test_fd_by_class_finds_the_shifted_class() -> None:
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(600, 4))
+    labels = np.repeat([0, 1, 2], 200)
+    f[:, 0] += 10.0 * labels  # three separate clusters
+    ref_mu, ref_cov = class_feature_stats(f, labels, num_classes=4)
+    shifted = f.copy()
+    shifted[labels == 1] += [3.0, 0.0, 4.0, 0.0]  # only class 1 moves, by |d|^2 = 25
+    fd = frechet_by_class(shifted, labels, ref_mu, ref_cov)
+    assert fd[:3] == pytest.approx([0.0, 25.0, 0.0], abs=1e-6)
+    assert np.isnan(fd[3])  # a class neither side has
+    # Class 2's rows called 0: class 0's mean moves by 10 along axis 0 (mean term 100).
+    swapped = frechet_by_class(f, np.where(labels == 2, 0, labels), ref_mu, ref_cov)
+    assert swapped[0] > 25.0 and swapped[1] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(swapped[2])
 
 
 def test_knn_radii_by_hand() -> None:

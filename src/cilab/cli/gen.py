@@ -237,8 +237,17 @@ def _eval(args: argparse.Namespace) -> int:
                              f"a {model} run is none")  # fmt: skip
         metrics = evaluators[model](args)
     for k, v in sorted(metrics.items()):
-        print(f"{k:>20s}  {v:.4f}" if isinstance(v, float) else f"{k:>20s}  {v}")
+        print(f"{k:>22s}  {_shown(v)}")
     return 0
+
+
+def _shown(value: Any) -> str:
+    """A metric as printed: floats to 4 decimals, a per-class list to 3 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list) and all(isinstance(v, float | None) for v in value):
+        return " ".join("-" if v is None else f"{v:.3g}" for v in value)
+    return str(value)
 
 
 def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:

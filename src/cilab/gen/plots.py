@@ -428,3 +428,29 @@ def plot_run_comparison(
         ax.grid(True, which="both", alpha=0.3)
     fig.axes[0].legend(frameon=False, fontsize="small")  # the runs' labels, once
     _save_figure(fig, path)
+
+
+def plot_fd_by_class(
+    bars: Sequence[tuple[str, Sequence[float | None]]], path: str | Path, title: str | None = None
+) -> None:
+    """Per-class Fréchet distances as grouped bars, one group per class and one bar per series
+    (label, values; None = no value, drawn as no bar), e.g. samples against real test images
+    of the same size: which digits carry a generator's FD."""
+    if not bars or any(len(v) != len(bars[0][1]) for _, v in bars):
+        raise CilabError(f"per-class bars need equal lengths, got {[len(v) for _, v in bars]}")
+    classes = np.arange(len(bars[0][1]))
+    width = 0.8 / len(bars)
+    fig = _new_figure(max(5.0, 2.0 + 0.35 * len(classes) * len(bars)), 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, values) in enumerate(bars):
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(classes + (i - (len(bars) - 1) / 2) * width, heights, width, label=label,
+               color=_CLASS_COLOURS[i % len(_CLASS_COLOURS)])  # fmt: skip
+    ax.set_xticks(classes)
+    ax.set_xlabel("class (the classifier's label)")
+    ax.set_ylabel("Fréchet distance")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    if title:
+        ax.set_title(title)
+    _save_figure(fig, path)

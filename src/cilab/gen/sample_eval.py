@@ -7,6 +7,10 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
   test set scores ~ 9.9, the maximum is 10.
 - `fd`: Fréchet distance of classifier features, samples vs all 60,000 training images.
 - `fd_real_floor`: the same for as many real test images: what a perfect generator would get.
+- `fd_mean_term`: the part of `fd` that is the features' mean shift (the rest is their spread).
+- `fd_by_class`, `fd_real_floor_by_class`: the FD digit by digit (samples the classifier calls
+  c against training images labelled c), for the samples and for as many real test images: which
+  digits carry the FD (with figures, `fd_by_class.png`).
 - `class_entropy`: entropy (nats) of the predicted-label histogram; ln 10 = 2.3026 is perfect.
 - `precision`, `recall`: k-NN manifolds (k = 3) of features vs 10,000 training images.
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
@@ -44,7 +48,9 @@ from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
     class_entropy,
+    class_feature_stats,
     feature_stats,
+    frechet_by_class,
     frechet_distance,
     inception_score,
     knn_precision_recall,
@@ -63,6 +69,7 @@ GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
 CODE_GRID, CODE_IMAGES = "code_grid.png", 500  # per-code judgement: its figure, samples per code
+FD_BY_CLASS = "fd_by_class.png"
 
 
 @dataclass
@@ -72,10 +79,13 @@ class RealReference:
     classifier_id: str
     train_mu: np.ndarray  # [128] features of all training images
     train_cov: np.ndarray  # [128, 128]
+    class_mu: np.ndarray  # [10, 128] the same per training label
+    class_cov: np.ndarray  # [10, 128, 128]
     pr_features: np.ndarray  # [10000, 128] features of a fixed subset of training images
     train_pixels: np.ndarray  # [60000, 784] float32 in [0, 1]
     test_images: torch.Tensor  # uint8 [10000, 28, 28]
     test_features: np.ndarray  # [10000, 128]
+    test_predicted: np.ndarray  # [10000] the classifier's labels of the test images
 
 
 def real_reference(
@@ -83,12 +93,18 @@ def real_reference(
 ) -> RealReference:
     """Classifier features and pixels of the real training and test sets."""
     train, test = load_mnist("train", dataset, data_dir), load_mnist("test", dataset, data_dir)
-    _, train_feats = classify(clf.model, train.images)
-    _, test_feats = classify(clf.model, test.images)
+    train_probs, train_feats = classify(clf.model, train.images)
+    test_probs, test_feats = classify(clf.model, test.images)
     pick = _subset(len(train_feats), PR_REAL_IMAGES, REAL_SUBSET_STREAM)
     mu, cov = feature_stats(train_feats)
+    class_mu, class_cov = class_feature_stats(
+        train_feats, train.labels.numpy(), train_probs.shape[1]
+    )
     pixels = train.images.reshape(len(train_feats), -1).float().div(255).numpy()
-    return RealReference(clf.id, mu, cov, train_feats[pick], pixels, test.images, test_feats)
+    return RealReference(
+        clf.id, mu, cov, class_mu, class_cov, train_feats[pick], pixels, test.images, test_feats,
+        test_probs.argmax(1),
+    )  # fmt: skip
 
 
 def sample_metrics(
@@ -101,15 +117,19 @@ def sample_metrics(
     floor_pick = _subset(
         len(ref.test_features), min(len(images), len(ref.test_features)), FLOOR_STREAM
     )
-    fd_floor = frechet_distance(
-        *feature_stats(ref.test_features[floor_pick]), ref.train_mu, ref.train_cov
-    )
+    floor_feats, floor_labels = ref.test_features[floor_pick], ref.test_predicted[floor_pick]
+    mu, cov = feature_stats(feats)
+    by_class = frechet_by_class(feats, probs.argmax(1), ref.class_mu, ref.class_cov)
+    floor_by_class = frechet_by_class(floor_feats, floor_labels, ref.class_mu, ref.class_cov)
     precision, recall = knn_precision_recall(ref.pr_features, feats, k=min(k, len(feats) - 1))
     pixels = images.reshape(len(images), -1).float().cpu().numpy()
     return {
         "classifier_is": inception_score(probs),
-        "fd": frechet_distance(*feature_stats(feats), ref.train_mu, ref.train_cov),
-        "fd_real_floor": fd_floor,
+        "fd": frechet_distance(mu, cov, ref.train_mu, ref.train_cov),
+        "fd_real_floor": frechet_distance(*feature_stats(floor_feats), ref.train_mu, ref.train_cov),
+        "fd_mean_term": float(np.sum((mu - ref.train_mu) ** 2)),
+        "fd_by_class": _json_floats(by_class),
+        "fd_real_floor_by_class": _json_floats(floor_by_class),
         "class_entropy": class_entropy(probs.argmax(1)),
         "precision": precision,
         "recall": recall,
@@ -222,10 +242,10 @@ def evaluate_samples(
     samples its discriminator accepts (`cilab.gen.rejection`, cap at the q-quantile of the
     logits), recorded with the acceptance rate. `jacobian` q keeps the noise whose Jacobian norm
     (`jacobian_norm` "relative" to the image's, or "absolute") is below the q-quantile of a
-    burn-in's (`cilab.gen.jacobian`), before any rejection. With
-    `figures` also writes `sample_grid.png` (the first 100 samples), for a DCGAN `curves.png`,
-    with `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the
-    burn-in draw's extremes).
+    burn-in's (`cilab.gen.jacobian`), before any rejection. With `figures` also writes
+    `sample_grid.png` (the first 100 samples), `fd_by_class.png`, for a DCGAN `curves.png`, with
+    `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the burn-in
+    draw's extremes).
     """
     check_temperature(temperature)
     from cilab.gen.run_eval import update_metrics
@@ -270,6 +290,7 @@ def evaluate_samples(
         metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
     if figures:
         _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
+        draw_fd_by_class(metrics, run_dir / FD_BY_CLASS)
         if model == "dcgan":
             draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
@@ -366,6 +387,18 @@ def draw_gan_curves(run_dir: Path) -> None:
     plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
 
 
+def draw_fd_by_class(metrics: dict[str, Any], path: Path) -> None:
+    """`fd_by_class` against `fd_real_floor_by_class` as bars: the digits whose samples are
+    furthest from the real ones, each against what as many real test images score."""
+    from cilab.gen import plots
+
+    n = metrics["samples"]
+    bars = [(f"{n:,} samples", metrics["fd_by_class"]),
+            ("as many real test images", metrics["fd_real_floor_by_class"])]  # fmt: skip
+    total = f"all classes: FD {metrics['fd']:.3g} (real {metrics['fd_real_floor']:.3g})"
+    plots.plot_fd_by_class(bars, path, title=total)
+
+
 def draw_critic_extremes(images: torch.Tensor, logits: torch.Tensor, path: Path) -> None:
     """The samples the discriminator finds least and most real (lowest and highest logits):
     what rejection sampling throws away first, and what it is surest to keep."""
@@ -417,6 +450,11 @@ def draw_gan_comparison(run_dirs: list[Path], out: Path) -> None:
     keys = ("val_fd", "val_classifier_is", "val_class_entropy")
     target = {"val_class_entropy": (0.99 * math.log(10), "target 0.99 ln 10")}
     plots.plot_run_comparison(runs, out, keys, log_keys=("val_fd",), references=target)
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    """A float array as a JSON-ready list, NaN (no value) as None."""
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def _subset(n: int, k: int, stream: int) -> np.ndarray:

@@ -8,7 +8,8 @@ only arithmetic, tested against cases that can be checked by hand:
   place of Inception. 1 <= IS <= number of classes; 10 for confident, balanced predictions.
 - `frechet_distance`: |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)) between Gaussians fitted to two
   feature sets (Heusel et al. 2017), computed with symmetric eigendecompositions, so singular
-  covariances (ReLU features) need no fudge term.
+  covariances (ReLU features) need no fudge term. `frechet_by_class` takes it class by class
+  (which digits carry it).
 - `class_entropy`: entropy in nats of the predicted-label histogram; ln 10 is perfect coverage.
 - `knn_precision_recall`: Kynkäänniemi et al. 2019 ("Improved precision and recall metric for
   assessing generative models"): a sample is precise when it falls inside some real point's
@@ -86,6 +87,42 @@ def frechet_distance(mu1: NDArray, cov1: NDArray, mu2: NDArray, cov2: NDArray) -
 def frechet_distance_of(features_a: NDArray, features_b: NDArray) -> float:
     """`frechet_distance` of the Gaussians fitted to two feature sets [N, D] and [M, D]."""
     return frechet_distance(*feature_stats(features_a), *feature_stats(features_b))
+
+
+def class_feature_stats(
+    features: NDArray, labels: NDArray, num_classes: int = 10
+) -> tuple[NDArray, NDArray]:
+    """Per-class mean [K, D] and covariance [K, D, D] of rows `features` [N, D] by `labels` [N];
+    NaN for a class with fewer than two rows (no covariance)."""
+    f, labels = np.asarray(features, np.float64), np.asarray(labels)
+    if f.ndim != 2 or labels.shape != (len(f),):
+        raise ValueError(f"need features [N, D] and labels [N], got {f.shape} and {labels.shape}")
+    mu = np.full((num_classes, f.shape[1]), np.nan)
+    cov = np.full((num_classes, f.shape[1], f.shape[1]), np.nan)
+    for c in range(num_classes):
+        rows = f[labels == c]
+        if len(rows) >= 2:
+            mu[c], cov[c] = feature_stats(rows)
+    return mu, cov
+
+
+def frechet_by_class(
+    features: NDArray, labels: NDArray, ref_mu: NDArray, ref_cov: NDArray
+) -> NDArray:
+    """Fréchet distance of each class's rows of `features` [N, D] (by `labels` [N]) against the
+    reference Gaussian of that class (`ref_mu` [K, D], `ref_cov` [K, D, D], from
+    `class_feature_stats`) [K]; NaN where either side has fewer than two rows.
+
+    The classes' distances do not add up to the whole set's: that one also counts the class
+    proportions and the gaps between classes. With few rows a class's distance is biased
+    upwards (the sample covariance's noise), so compare it with a real set of the same size.
+    """
+    mu, cov = class_feature_stats(features, labels, len(ref_mu))
+    out = np.full(len(ref_mu), np.nan)
+    for c in range(len(ref_mu)):
+        if not (np.isnan(mu[c]).any() or np.isnan(ref_mu[c]).any()):
+            out[c] = frechet_distance(mu[c], cov[c], ref_mu[c], ref_cov[c])
+    return out
 
 
 def knn_radii(features: NDArray, k: int = 3, chunk: int = 1024) -> NDArray:
