@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from cilab.gen.codes import code_agreement, with_code
+from cilab.gen.codes import (
+    class_kept,
+    code_agreement,
+    continuous_columns,
+    sweep_latents,
+    with_code,
+)
 
 
 def test_code_agreement_of_hand_made_labels() -> None:
@@ -25,3 +31,30 @@ def test_with_code_sets_only_the_code_columns() -> None:
     assert torch.equal(out[:, :4], z[:, :4])
     assert out[:, 4:].tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
     assert not torch.equal(out, z)
+
+
+def test_continuous_columns_sit_between_the_noise_and_the_one_hot() -> None:
+    assert continuous_columns(15, 3, 2) == slice(10, 12)  # 10 noise | 2 continuous | 3 one-hot
+    assert continuous_columns(12, 0, 2) == slice(10, 12)  # no categorical code: the last two
+
+
+def test_sweep_latents_moves_one_continuous_code_and_zeroes_the_others() -> None:
+    z = torch.randn(3, 9)  # 4 noise | 2 continuous | 3 one-hot
+    values = torch.tensor([-2.0, 0.0, 2.0])
+    out = sweep_latents(z, 3, 2, 1, values)
+    assert out.shape == (9, 9)
+    for n in range(3):
+        rows = out[3 * n : 3 * n + 3]  # latent n, swept
+        assert torch.equal(rows[:, :4], z[n, :4].expand(3, 4))  # its noise, unchanged
+        assert torch.equal(rows[:, 6:], z[n, 6:].expand(3, 3))  # its one-hot, unchanged
+        assert rows[:, 4].tolist() == [0.0, 0.0, 0.0]  # the other code at its mean
+        assert rows[:, 5].tolist() == [-2.0, 0.0, 2.0]  # the swept code
+    assert not torch.equal(out[:3, 5], z[0, 5].expand(3))  # a copy, z untouched
+    assert torch.equal(sweep_latents(z, 3, 2, 1, values), out)
+
+
+def test_class_kept_compares_each_row_with_its_centre() -> None:
+    labels = np.array([[4, 4, 4, 9, 9], [1, 1, 1, 1, 1], [7, 2, 2, 2, 7]])
+    # centre column 2: row 0 keeps 3 of 5, row 1 all 5, row 2 3 of 5
+    assert class_kept(labels, 2) == pytest.approx(11 / 15)
+    assert class_kept(np.repeat(np.arange(4)[:, None], 6, axis=1), 3) == 1.0

@@ -224,6 +224,33 @@ def test_latent_is_the_tutorials_noise_without_codes_and_one_hot_codes_with() ->
     assert counts.min() > 320 and counts.max() < 480
 
 
+def test_continuous_codes_are_uniform_and_sit_between_the_noise_and_the_one_hot() -> None:
+    from cilab.gen.models.dcgan import draw_latent
+
+    z = draw_latent(6000, 8, 10, torch.Generator().manual_seed(0), temperature=0.5, continuous=2)
+    assert z.shape == (6000, 20)
+    torch.testing.assert_close(  # the noise as without codes: drawn first, scaled by T
+        z[:, :8], torch.randn(6000, 8, generator=torch.Generator().manual_seed(0)) * 0.5
+    )
+    u = z[:, 8:10]  # uniform on [-1, 1], untouched by the temperature: mean 0, variance 1/3
+    assert u.min() >= -1 and u.max() <= 1 and u.min() < -0.99 and u.max() > 0.99
+    assert u.mean(0).abs().max() < 0.03 and (u.var(0) - 1 / 3).abs().max() < 0.02
+    assert torch.equal(z[:, 10:].sum(1), torch.ones(6000))  # then the one-hot
+    alone = draw_latent(5, 8, 0, torch.Generator().manual_seed(0), continuous=3)
+    assert alone.shape == (5, 11) and alone[:, 8:].abs().max() <= 1
+    cfg = DCGANConfig(noise_dim=8, codes=10, continuous=2)
+    gan = DCGAN(cfg).eval()
+    z = gan.generator.latent(4, torch.Generator().manual_seed(0))
+    assert z.shape == (4, 20) and gan.generator(z).shape == (4, 1, 28, 28)
+    _, guesses = gan.discriminator(gan.generator(z), with_code=True)
+    assert guesses.shape == (4, 12)  # 10 code logits, then 2 continuous means
+    no_categorical = DCGAN(DCGANConfig(noise_dim=8, continuous=2)).eval()
+    _, guesses = no_categorical.discriminator(torch.zeros(3, 1, 28, 28), with_code=True)
+    assert guesses.shape == (3, 2)
+    with pytest.raises(ValueError, match="info-continuous"):
+        DCGANConfig(continuous=-1)
+
+
 def test_codes_widen_the_generators_input_and_give_the_discriminator_a_code_head() -> None:
     cfg = DCGANConfig(noise_dim=8, codes=10, spectral_norm=True)
     gan = DCGAN(cfg).eval()  # no dropout, fixed SN vectors, stored BN statistics

@@ -181,6 +181,68 @@ def test_info_codes_add_the_code_cross_entropy_to_both_networks(
     assert torch.equal(trainer.fixed_noise[:, 100:].sum(1), torch.ones(16))
 
 
+def test_continuous_codes_add_their_squared_error_to_both_networks(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """--info-continuous C beside --info-codes K: the code head's last C outputs guess the
+    latent's uniform columns, and both networks' gradients gain info_continuous_weight times
+    half their squared error (summed over codes, averaged over images) on top of the
+    categorical term; continuous_r2 is 1 - mean squared error / (1/3)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from cilab.gen.models.dcgan import draw_latent
+
+    k, c, w_code, w_cont = 10, 2, 0.5, 3.0
+    opts = dict(dropout=0.0, info_codes=k, info_continuous=c, info_weight=w_code,
+                info_continuous_weight=w_cont)  # fmt: skip
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r", **opts))
+    ref = copy.deepcopy(trainer.gan).train()
+    idx = torch.arange(32)
+    z = draw_latent(32, 100, k, trainer.step_generator(), continuous=c)  # the step's own latent
+    fake = ref.generator(z)
+    fake_out, guesses = ref.discriminator(fake, with_code=True)
+    code_loss = F.cross_entropy(guesses[:, :k], z[:, 102:].argmax(1))
+    sq_error = (guesses[:, k:] - z[:, 100:102]).pow(2)
+    cont_loss = 0.5 * sq_error.sum(1).mean()
+    term = w_code * code_loss + w_cont * cont_loss
+    gen_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    g_grads = torch.autograd.grad(gen_loss + term, list(ref.generator.parameters()))
+    values = trainer.train_step(idx)
+    assert values["continuous_loss"] == pytest.approx(cont_loss.item(), rel=1e-5)
+    assert values["continuous_r2"] == pytest.approx(1 - 3 * sq_error.mean().item(), rel=1e-5)
+    assert values["code_loss"] == pytest.approx(code_loss.item(), rel=1e-5)
+    for p, expected in zip(trainer.g_params, g_grads, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+    head = trainer.gan.discriminator.code_head.weight.grad  # [k + c, features]
+    assert head[k:].abs().sum() > 0  # the continuous rows learn too
+    assert {"continuous_loss", "continuous_r2"} <= set(trainer.sum_keys)
+    with pytest.raises(ValueError, match="info-continuous-weight"):
+        cfg_for(small_mnist, tmp_path / "bad", info_continuous=2, info_continuous_weight=-1.0)
+
+
+def test_continuous_codes_are_judged_by_sweeping_them(small_mnist: Path, tmp_path: Path) -> None:
+    """gen eval of a run with continuous codes: `continuous_class_kept` per code, in [0, 1],
+    the same for the same stream, and continuous_grid.png with 9 columns and 10 rows per code."""
+    from cilab.gen.classifier import LoadedClassifier, MnistClassifier
+    from cilab.gen.sample_eval import GENERATORS, judge_continuous
+
+    opts = dict(info_codes=4, info_continuous=2, collapse_d_loss=100.0, monitor_samples=0)
+    train_gan(cfg_for(small_mnist, tmp_path / "run", max_steps=2, **opts))
+    gen = GENERATORS["dcgan"](tmp_path / "run", "last", torch.device("cpu"))
+    z = gen.noise(50, torch.Generator().manual_seed(0), 0.5)
+    assert gen.noise_dims == 100 and z.shape == (50, 106)
+    assert z[:, 100:102].abs().max() <= 1  # the temperature scales the noise only
+    clf = LoadedClassifier(MnistClassifier(), "untrained", tmp_path / "none.pt", None)
+    judged = judge_continuous(gen, 4, 2, clf, torch.Generator().manual_seed(1), tmp_path)
+    kept = judged["continuous_class_kept"]
+    assert len(kept) == 2 and all(0 <= v <= 1 for v in kept)
+    assert judged == judge_continuous(gen, 4, 2, clf, torch.Generator().manual_seed(1), None)
+    width, height = Image.open(tmp_path / "continuous_grid.png").size
+    assert 0.25 < width / height < 0.7  # 2 codes x 10 rows of 9 columns
+
+
 def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
     small_mnist: Path, tmp_path: Path
 ) -> None:

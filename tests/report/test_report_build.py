@@ -277,6 +277,13 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
     assert view.title == "DCGAN, 100-D noise + 10-way code (InfoGAN)"
     (row,) = [r for r in view.metrics if r.label.startswith("code purity")]
     assert row.value == 0.9312 and row.note == "majorities cover 9 classes"
+    # ... and so does one with continuous codes, showing the least-kept code's share.
+    dump(run / "config.json", {"model": "dcgan", "info_codes": 10, "info_continuous": 2})
+    dump(run / "metrics.json", {**plain, "continuous_class_kept": [0.97, 0.9412]})
+    (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
+    assert view.title == "DCGAN, 100-D noise + 10-way code + 2 continuous (InfoGAN)"
+    (row,) = [r for r in view.metrics if r.label.startswith("digit kept")]
+    assert row.value == 0.9412 and row.note == "per code 0.970 / 0.941"
 
 
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:

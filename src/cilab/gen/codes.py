@@ -30,3 +30,28 @@ def code_agreement(labels: np.ndarray) -> tuple[float, int, np.ndarray]:
     majority = counts.argmax(1)
     purity = float(counts.max(1).sum() / labels.size)
     return purity, len(set(majority.tolist())), majority
+
+
+def continuous_columns(width: int, codes: int, continuous: int) -> slice:
+    """Where the continuous codes sit in a latent of `width` columns: [noise | continuous |
+    one-hot of `codes`] (`cilab.gen.models.dcgan.draw_latent`)."""
+    return slice(width - codes - continuous, width - codes)
+
+
+def sweep_latents(
+    z: torch.Tensor, codes: int, continuous: int, dim: int, values: torch.Tensor
+) -> torch.Tensor:
+    """InfoGAN's traversal: each latent of `z` [N, width] repeated for every value of
+    `values` [V], its continuous code `dim` set to that value and the other continuous codes to
+    0 (their mean) -> [N * V, width], latent by latent (row n of a grid with V columns)."""
+    out = z.repeat_interleave(len(values), dim=0)  # [N * V, width]
+    cols = continuous_columns(z.shape[1], codes, continuous)
+    out[:, cols] = 0.0
+    out[:, cols.start + dim] = values.to(z).repeat(len(z))
+    return out
+
+
+def class_kept(labels: np.ndarray, centre: int) -> float:
+    """Share of a traversal's labels [N, V] equal to each row's label in column `centre` (the
+    code at 0): 1 when moving the continuous code changes how a digit is drawn, never which."""
+    return float((labels == labels[:, centre : centre + 1]).mean())

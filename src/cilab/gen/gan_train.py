@@ -36,7 +36,7 @@ from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
 from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr, set_lr
 from cilab.core.seed import STREAM_EVAL, derived_generator
-from cilab.gen.codes import with_code
+from cilab.gen.codes import continuous_columns, with_code
 from cilab.gen.data import GenData, load_gen_data
 from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
 
@@ -81,6 +81,16 @@ class GANTrainConfig:
         "Gaussian across the gaps between them (0: off, the tutorial)",
     )
     info_weight: float = option(1.0, "weight of the code's cross-entropy (InfoGAN's lambda)")
+    info_continuous: int = option(
+        0,
+        "append this many continuous codes, uniform on [-1, 1], and train the discriminator to "
+        "read them back (half their squared error, a unit Gaussian's log-likelihood; InfoGAN's "
+        "continuous codes): each must visibly change the digit, so the generator has to draw "
+        "that variety within every class (0: off, the tutorial)",
+    )
+    info_continuous_weight: float = option(
+        1.0, "weight of the continuous codes' squared error (InfoGAN's lambda for them)"
+    )
     minibatch_std: int = option(
         0,
         "give the discriminator a minibatch-std channel over groups of this many images "
@@ -148,8 +158,8 @@ class GANTrainConfig:
             raise ValueError("lr-g and lr-d must be > 0")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError("adam-beta1 must be in [0, 1)")
-        if self.info_weight < 0:
-            raise ValueError("info-weight must be >= 0")
+        if self.info_weight < 0 or self.info_continuous_weight < 0:
+            raise ValueError("info-weight and info-continuous-weight must be >= 0")
         if self.r1_gamma < 0:
             raise ValueError("r1-gamma must be >= 0")
         if not 0.0 <= self.g_ema < 1.0:
@@ -166,6 +176,7 @@ class GANTrainConfig:
             spectral_norm=self.spectral_norm,
             d_width=self.d_width,
             codes=self.info_codes,
+            continuous=self.info_continuous,
             minibatch_std=self.minibatch_std,
         )
 
@@ -187,6 +198,7 @@ class GANTrainer(EpochTrainer):
     def sum_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         keys = ("d_loss", "g_loss", "d_real", "d_fake")
         keys = (*keys, "code_loss", "code_accuracy") if self.cfg.info_codes else keys
+        keys = (*keys, "continuous_loss", "continuous_r2") if self.cfg.info_continuous else keys
         return (*keys, "r1") if self.cfg.r1_gamma else keys
 
     def setup(self) -> int:
@@ -227,7 +239,7 @@ class GANTrainer(EpochTrainer):
     def train_step(self, idx: torch.Tensor) -> dict[str, float]:
         """One step of the tutorial on the global batch `idx`; this rank computes its slice."""
         cfg, g = self.cfg, self.step_generator()
-        z = self.gan.generator.latent(len(idx), g)[self.mine]  # [b, noise_dim + codes]
+        z = self.gan.generator.latent(len(idx), g)[self.mine]  # [b, noise_dim + continuous + codes]
         # Dropout draws from torch's global stream: reseed it from this step's stream (and rank),
         # so a resumed run draws the masks an uninterrupted one draws.
         seed = int(torch.randint(2**62, (1,), generator=g, device=self.device))
@@ -241,23 +253,17 @@ class GANTrainer(EpochTrainer):
             # Two calls, as the tutorial: phase 2 then backpropagates through D on the b fakes
             # only (one call on cat([real, fake]) would carry zero gradients for the b reals).
             real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
-            if cfg.info_codes:
-                fake_logits, code_logits = self.discriminator(fake, with_code=True)
+            if cfg.info_codes or cfg.info_continuous:
+                fake_logits, guesses = self.discriminator(fake, with_code=True)
                 fake_logits = fake_logits.float()  # [b]
             else:
                 fake_logits = self.discriminator(fake).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         d_objective, extra, code_term = d_loss, {}, 0.0
-        if cfg.info_codes:
-            # InfoGAN: both networks make the code readable from the generated image.
-            code = z[:, -cfg.info_codes :].argmax(1)  # [b]
-            code_loss = F.cross_entropy(code_logits.float(), code)
-            code_term = cfg.info_weight * code_loss
+        if cfg.info_codes or cfg.info_continuous:
+            # InfoGAN: both networks make the codes readable from the generated image.
+            code_term, extra = self._code_term(z, guesses.float())
             d_objective = d_objective + code_term
-            extra = {
-                "code_loss": code_loss.item(),
-                "code_accuracy": (code_logits.argmax(1) == code).float().mean().item(),
-            }
         if cfg.r1_gamma:
             r1 = _r1_penalty(real_logits, real)
             d_objective, extra = d_objective + cfg.r1_gamma / 2 * r1, {**extra, "r1": r1.item()}
@@ -286,6 +292,31 @@ class GANTrainer(EpochTrainer):
             "d_fake": torch.sigmoid(fake_logits).mean().item(),  # ... that fakes are real
             **extra,
         }
+
+    def _code_term(
+        self, z: torch.Tensor, guesses: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """InfoGAN's term, weighted, from the latent `z` [b, width] and the code head's
+        `guesses` [b, codes + continuous]: the categorical code's cross-entropy and the
+        continuous codes' half squared error (summed over codes, averaged over images); with
+        their logged values. `continuous_r2` is the share of the codes' variance (1/3) the head
+        explains: 0 when it reads nothing, 1 when it reads them exactly."""
+        k, c = self.cfg.info_codes, self.cfg.info_continuous
+        term, extra = z.new_zeros(()), {}
+        if k:
+            code = z[:, -k:].argmax(1)  # [b]
+            code_loss = F.cross_entropy(guesses[:, :k], code)
+            term = term + self.cfg.info_weight * code_loss
+            extra["code_loss"] = code_loss.item()
+            extra["code_accuracy"] = (guesses[:, :k].argmax(1) == code).float().mean().item()
+        if c:
+            target = z[:, continuous_columns(z.shape[1], k, c)]  # [b, c] in [-1, 1]
+            sq_error = (guesses[:, k:] - target).pow(2)  # [b, c]
+            continuous_loss = 0.5 * sq_error.sum(1).mean()
+            term = term + self.cfg.info_continuous_weight * continuous_loss
+            extra["continuous_loss"] = continuous_loss.item()
+            extra["continuous_r2"] = 1.0 - 3.0 * sq_error.mean().item()
+        return term, extra
 
     def _set_learning_rates(self) -> None:
         """This step's rates: --lr-g / --lr-d, scaled along the schedule (a function of the

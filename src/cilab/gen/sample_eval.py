@@ -21,7 +21,8 @@ dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to B
 Either can keep only the noise its decoder stretches least (`cilab.gen.jacobian`), and a DCGAN
 also brings its discriminator, for rejection sampling (`cilab.gen.rejection`). A DCGAN trained
 with a categorical code (`--info-codes`) is also judged code by code (`cilab.gen.codes`):
-`code_purity`, `code_classes` and `code_grid.png`.
+`code_purity`, `code_classes` and `code_grid.png`; one with continuous codes
+(`--info-continuous`) by `continuous_class_kept` and `continuous_grid.png`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from cilab.core.io import read_json, read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
-from cilab.gen.codes import code_agreement, with_code
+from cilab.gen.codes import class_kept, code_agreement, sweep_latents, with_code
 from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
@@ -69,6 +70,10 @@ GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
 CODE_GRID, CODE_IMAGES = "code_grid.png", 500  # per-code judgement: its figure, samples per code
+CONTINUOUS_STREAM = 505
+# Continuous codes: latents swept per code, over InfoGAN's figure's values (past the trained
+# [-1, 1], where a code's meaning shows most); the judged ones are those inside [-1, 1].
+CONTINUOUS_GRID, CONTINUOUS_ROWS, SWEEP = "continuous_grid.png", 200, torch.linspace(-2, 2, 9)
 FD_BY_CLASS = "fd_by_class.png"
 
 
@@ -288,6 +293,10 @@ def evaluate_samples(
     if codes:
         code_stream = derived_generator(seed, STREAM_EVAL, CODE_STREAM, device=dev)
         metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
+    continuous = getattr(cfg, "info_continuous", 0)
+    if continuous:
+        sweep_stream = derived_generator(seed, STREAM_EVAL, CONTINUOUS_STREAM, device=dev)
+        metrics.update(judge_continuous(gen, codes, continuous, clf, sweep_stream, figure_dir))
     if figures:
         _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
         draw_fd_by_class(metrics, run_dir / FD_BY_CLASS)
@@ -313,6 +322,34 @@ def judge_codes(
         title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
         _save_grid(rows, figures / CODE_GRID, title)
     return {"code_purity": purity, "code_classes": classes}
+
+
+def judge_continuous(
+    gen: RunGenerator, codes: int, continuous: int, clf: LoadedClassifier,
+    stream: torch.Generator, figures: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """`continuous_class_kept`, one value per continuous code: over `CONTINUOUS_ROWS` latents
+    (code k in row k % codes) swept along that code over [-1, 1] (`cilab.gen.codes`), the share
+    of images the judge labels as it labels the same latent at 0. With `figures`,
+    continuous_grid.png: for each code in turn, ten rows swept over all of `SWEEP`."""
+    decode = gen.decoder(stream)
+    z = gen.noise(CONTINUOUS_ROWS, stream, 1.0)
+    if codes:
+        z = with_code(z, codes, torch.arange(CONTINUOUS_ROWS) % codes)
+    inside = ((SWEEP >= -1) & (SWEEP <= 1)).nonzero().squeeze(1)  # columns within [-1, 1]
+    centre = int((SWEEP[inside] == 0).nonzero())
+    kept, shown = [], []
+    for dim in range(continuous):
+        images = _decode_all(decode, sweep_latents(z, codes, continuous, dim, SWEEP))
+        probs, _ = classify(clf.model, images)
+        labels = probs.argmax(1).reshape(CONTINUOUS_ROWS, len(SWEEP))[:, inside.numpy()]
+        kept.append(class_kept(labels, centre))
+        shown.append(images[: 10 * len(SWEEP)])  # the first ten rows
+    if figures is not None:
+        rows = f"; row k: code k % {codes}" if codes else ""
+        title = f"continuous codes 1-{continuous} in turn, each from -2 to 2{rows}"
+        _save_grid(torch.cat(shown), figures / CONTINUOUS_GRID, title, nrow=len(SWEEP))
+    return {"continuous_class_kept": kept}
 
 
 def _rejecting(
@@ -368,10 +405,10 @@ def evaluate_real(
     return update_metrics(out, metrics)
 
 
-def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
+def _save_grid(images: torch.Tensor, path: Path, title: str, nrow: int = 10) -> None:
     from cilab.gen import plots
 
-    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=10, title=title)
+    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=nrow, title=title)
 
 
 def draw_gan_curves(run_dir: Path) -> None:

@@ -300,7 +300,9 @@ def _gen_title(config: dict[str, Any]) -> str:
     model = str(config.get("model", "?"))
     if model == "dcgan":
         codes = config.get("info_codes") or 0
-        code = f" + {codes}-way code (InfoGAN)" if codes else ""
+        cont = config.get("info_continuous") or 0
+        parts = [f"{codes}-way code"] * bool(codes) + [f"{cont} continuous"] * bool(cont)
+        code = f" + {' + '.join(parts)} (InfoGAN)" if parts else ""
         return f"DCGAN, {config.get('noise_dim', 100)}-D noise{code}"
     grey = {"none": "grey-level targets", "dynamic": "dynamically binarized"}
     targets = grey.get(str(config.get("binarize", "none")), f"{config.get('binarize')} binarized")
@@ -385,6 +387,11 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
         note = f"majorities cover {m.get('code_classes')} classes"
         rows.append(MetricRow.of("code purity (share of a code's samples in one class)",
                                  num(m["code_purity"]), note=note))  # fmt: skip
+    if "continuous_class_kept" in m:  # continuous codes: do they keep the digit?
+        kept = [float(v) for v in m["continuous_class_kept"]]
+        note = "per code " + " / ".join(f"{v:.3f}" for v in kept)
+        label = "digit kept along a continuous code (least of them)"
+        rows.append(MetricRow.of(label, min(kept), note=note))
     return rows
 
 
@@ -453,7 +460,9 @@ def describe_gen(found: Found, root: Path) -> RunView:
             ("sample_grid.png", "100 of the samples the classifier judged"),
             ("critic_extremes.png", "the samples its discriminator finds least and most real"),
             ("jacobian_extremes.png", "the samples its generator stretches least and most"),
+            ("fd_by_class.png", "the Fréchet distance digit by digit, against the real floor"),
             ("code_grid.png", "ten samples of each value of its categorical code, a row each"),
+            ("continuous_grid.png", "ten latents swept along each continuous code, -2 to 2"),
             ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
         ),
     )

@@ -44,6 +44,14 @@ the prior: one connected Gaussian has to be carried across the gaps between the 
 those crossings are the broken in-between strokes (`cilab.gen.jacobian`); a discrete code lets
 the generator jump between classes instead.
 
+Continuous codes (`DCGANConfig(continuous=C)`, `--info-continuous`; InfoGAN's other half): C
+more inputs, each uniform on [-1, 1], placed between the noise and the one-hot code, and C more
+outputs of the code head that guess them back (a unit-variance Gaussian's log-likelihood, i.e.
+half the squared error). Where the categorical code picks the digit, these must change the image
+in ways D can read off it; on MNIST the paper's two became slant and stroke width. The point here
+is variety within a class: a style the generator must draw on demand is one it cannot drop.
+Latent layout: [noise_dim Gaussian | C uniform | K one-hot].
+
 A minibatch-std channel (`DCGANConfig(minibatch_std=G)`, `--minibatch-std`; not in the tutorial;
 ProGAN, Karras et al. 2018): the discriminator's last feature map gets one more channel, the
 spread of the features within groups of G images. D judges each image alone otherwise, so a
@@ -75,6 +83,7 @@ class DCGANConfig:
     spectral_norm: bool = option(False, "spectral normalization of the discriminator's layers")
     d_width: int = option(1, "multiplier of the discriminator's channels (1: 64, 128)")
     codes: int = option(0, "values of the categorical code appended to the noise (0: none)")
+    continuous: int = option(0, "uniform [-1, 1] codes between the noise and the one-hot (0: none)")
     minibatch_std: int = option(0, "group size of D's minibatch-std channel (0: none)")
 
     def __post_init__(self) -> None:
@@ -86,6 +95,8 @@ class DCGANConfig:
             raise ValueError("d-width must be >= 1")
         if self.codes < 0 or self.codes == 1:
             raise ValueError("info-codes must be 0 (none) or >= 2")
+        if self.continuous < 0:
+            raise ValueError("info-continuous must be >= 0")
         if self.minibatch_std < 0 or self.minibatch_std == 1:
             raise ValueError("minibatch-std must be 0 (none) or a group size >= 2")
 
@@ -131,27 +142,34 @@ def draw_latent(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     temperature: float = 1.0,
+    continuous: int = 0,
 ) -> torch.Tensor:
     """The generator's input: [n, noise_dim] noise ~ N(0, temperature^2 I), then (with
-    `codes` > 0) a one-hot code, uniform over its values, appended -> [n, noise_dim + codes].
-    Without codes it draws exactly `torch.randn((n, noise_dim))`, the tutorial's noise."""
-    z = torch.randn((n, noise_dim), generator=generator, device=device) * temperature
-    if not codes:
-        return z
-    c = torch.randint(codes, (n,), generator=generator, device=device)
-    return torch.cat([z, F.one_hot(c, codes).to(z.dtype)], dim=1)
+    `continuous` > 0) that many codes uniform on [-1, 1], then (with `codes` > 0) a one-hot code,
+    uniform over its values -> [n, noise_dim + continuous + codes]. The temperature scales the
+    noise only. Without codes it draws exactly `torch.randn((n, noise_dim))`, the tutorial's
+    noise, and each part is drawn after the ones before it, so adding a part leaves them as
+    they were."""
+    parts = [torch.randn((n, noise_dim), generator=generator, device=device) * temperature]
+    if continuous:
+        u = torch.rand((n, continuous), generator=generator, device=device)
+        parts.append(u.mul(2).sub(1))
+    if codes:
+        c = torch.randint(codes, (n,), generator=generator, device=device)
+        parts.append(F.one_hot(c, codes).to(parts[0].dtype))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
 class Generator(nn.Module):
-    """latent [B, noise_dim + codes] -> images [B, 1, 28, 28] in [-1, 1]."""
+    """latent [B, noise_dim + continuous + codes] -> images [B, 1, 28, 28] in [-1, 1]."""
 
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or DCGANConfig()
-        self.noise_dim, self.codes = cfg.noise_dim, cfg.codes
+        self.noise_dim, self.codes, self.continuous = cfg.noise_dim, cfg.codes, cfg.continuous
         slope = cfg.leaky_slope
         self.project = nn.Sequential(
-            nn.Linear(cfg.noise_dim + cfg.codes, 7 * 7 * 256, bias=False),
+            nn.Linear(cfg.noise_dim + cfg.continuous + cfg.codes, 7 * 7 * 256, bias=False),
             _bn(7 * 7 * 256),
             nn.LeakyReLU(slope),
         )
@@ -172,7 +190,9 @@ class Generator(nn.Module):
     ) -> torch.Tensor:
         """`n` draws of this generator's input (`draw_latent`), on its device."""
         device = next(self.parameters()).device
-        return draw_latent(n, self.noise_dim, self.codes, generator, device, temperature)
+        return draw_latent(
+            n, self.noise_dim, self.codes, generator, device, temperature, self.continuous
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).view(-1, 256, 7, 7)  # [B, 12544] -> [B, 256, 7, 7]
@@ -220,8 +240,9 @@ class MinibatchStd(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0); with codes, also the code's
-    logits [B, codes] (`forward(x, with_code=True)`)."""
+    """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0); with codes, also the code
+    head's guesses [B, codes + continuous] (`forward(x, with_code=True)`): the categorical code's
+    logits, then the continuous codes' means."""
 
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
@@ -245,7 +266,8 @@ class Discriminator(nn.Module):
             _spectral_norm_(self)
         # InfoGAN's Q: a classifier sharing D's features, outside spectral normalization (its
         # sharpness does not feed the generator's real/fake gradient).
-        self.code_head = nn.Linear(width, cfg.codes) if cfg.codes else None
+        guesses = cfg.codes + cfg.continuous
+        self.code_head = nn.Linear(width, guesses) if guesses else None
         if self.code_head is not None:
             _glorot_(self.code_head)
 
@@ -257,8 +279,8 @@ class Discriminator(nn.Module):
         if not with_code:
             return logits
         if self.code_head is None:
-            raise RuntimeError("this discriminator has no code head (built with codes=0)")
-        return logits, self.code_head(h)  # [B], [B, codes]
+            raise RuntimeError("this discriminator has no code head (built without codes)")
+        return logits, self.code_head(h)  # [B], [B, codes + continuous]
 
 
 class DCGAN(nn.Module):
