@@ -6,6 +6,10 @@ check: fix the code, draw fresh noise, let the judging classifier label the samp
 its most frequent class (1: every code draws one digit; about 0.1 when the codes mean nothing to
 the class), and `code_classes`, how many distinct classes the codes' majorities cover (10: every
 digit has its code).
+
+Continuous codes (`--info-continuous C`) sit between the noise and the one-hot
+(`continuous_columns`); `sweep_latents` moves one of them along a row of values, InfoGAN's
+figure, and `class_kept` says how often the judge's label stays that of the code at 0.
 """
 
 from __future__ import annotations
