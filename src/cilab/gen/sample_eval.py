@@ -346,8 +346,8 @@ def judge_continuous(
         kept.append(class_kept(labels, centre))
         shown.append(images[: 10 * len(SWEEP)])  # the first ten rows
     if figures is not None:
-        rows = f"; row k: code k % {codes}" if codes else ""
-        title = f"continuous codes 1-{continuous} in turn, each from -2 to 2{rows}"
+        rows = f"\nrow k: code k % {codes}" if codes else ""  # two lines fit nine columns
+        title = f"continuous codes 1-{continuous} in turn, -2 to 2{rows}"
         _save_grid(torch.cat(shown), figures / CONTINUOUS_GRID, title, nrow=len(SWEEP))
     return {"continuous_class_kept": kept}
 
