@@ -36,10 +36,11 @@ torch.save(state, f"{out}/rank{trainer.env.rank}.pt")
         {},
         {"r1_gamma": 1.0},
         {"spectral_norm": True, "dropout": 0.0},
-        {"info_codes": 10},
+        {"info_codes": 10, "info_continuous": 2},
         {"minibatch_std": 4},
     ],
-    # R1's double backward through DDP; SN's buffers; a head that only the fakes' pass uses;
+    # R1's double backward through DDP; SN's buffers; a head (categorical and continuous
+    # guesses) that only the fakes' pass uses;
     # groups taken within each rank's slice of the batch
     ids=["tutorial", "r1", "spectral-norm", "info-codes", "minibatch-std"],
 )

@@ -226,7 +226,8 @@ def test_continuous_codes_are_judged_by_sweeping_them(small_mnist: Path, tmp_pat
     """gen eval of a run with continuous codes: `continuous_class_kept` per code, in [0, 1],
     the same for the same stream, and continuous_grid.png with 9 columns and 10 rows per code."""
     from cilab.gen.classifier import LoadedClassifier, MnistClassifier
-    from cilab.gen.sample_eval import GENERATORS, judge_continuous
+    from cilab.gen.codes import judge_continuous
+    from cilab.gen.generators import GENERATORS
 
     opts = dict(info_codes=4, info_continuous=2, collapse_d_loss=100.0, monitor_samples=0)
     train_gan(cfg_for(small_mnist, tmp_path / "run", max_steps=2, **opts))
@@ -249,7 +250,8 @@ def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
     """A run with codes resumes exactly and its checkpoint loads back with the code head; the
     evaluation's Jacobian probes move only the Gaussian columns of the latent."""
     from cilab.gen.classifier import LoadedClassifier, MnistClassifier
-    from cilab.gen.sample_eval import GENERATORS, judge_codes
+    from cilab.gen.codes import judge_codes
+    from cilab.gen.generators import GENERATORS
 
     opts = dict(info_codes=4, collapse_d_loss=100.0, monitor_samples=0)
     train_gan(cfg_for(small_mnist, tmp_path / "full", **opts))

@@ -202,9 +202,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from cilab.gen.generators import GENERATORS, run_model
     from cilab.gen.jacobian import check_keep
     from cilab.gen.rejection import check_quantile
-    from cilab.gen.sample_eval import GENERATORS, check_temperature, evaluate_real, run_model
+    from cilab.gen.sample_eval import check_temperature, evaluate_real
 
     check_temperature(args.temperature)  # before a VAE's likelihood evaluation, not after
     if args.rejection_quantile is not None:
@@ -266,8 +267,9 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
 def _eval_likelihood(args: argparse.Namespace) -> dict[str, Any]:
     """The AE/VAE metrics, then (VAE, with a classifier in the cache) the sample metrics."""
     from cilab.gen.classifier import NoClassifier
+    from cilab.gen.generators import GENERATORS, run_model
     from cilab.gen.run_eval import evaluate_run
-    from cilab.gen.sample_eval import GENERATORS, note, run_model
+    from cilab.gen.sample_eval import note
 
     metrics = evaluate_run(
         args.run_dir,

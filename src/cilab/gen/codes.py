@@ -1,4 +1,5 @@
-"""Does each value of a DCGAN's categorical code (`--info-codes K`, InfoGAN) draw one digit?
+"""A DCGAN's InfoGAN codes: does each categorical value draw one digit, and does moving a
+continuous code change how the digit is drawn but not which?
 
 InfoGAN's promise on MNIST is that K = 10 codes become the ten classes without any label. The
 check: fix the code, draw fresh noise, let the judging classifier label the samples.
@@ -10,13 +11,26 @@ digit has its code).
 Continuous codes (`--info-continuous C`) sit between the noise and the one-hot
 (`continuous_columns`); `sweep_latents` moves one of them along a row of values, InfoGAN's
 figure, and `class_kept` says how often the judge's label stays that of the code at 0.
+
+`judge_codes` and `judge_continuous` apply both checks to a run for `cilab gen eval`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from cilab.gen.classifier import LoadedClassifier, classify
+from cilab.gen.generators import RunGenerator, decode_all
+
+CODE_GRID, CODE_IMAGES = "code_grid.png", 500  # per-code judgement: its figure, samples per code
+# Continuous codes: latents swept per code, over InfoGAN's figure's values (past the trained
+# [-1, 1], where a code's meaning shows most); the judged ones are those inside [-1, 1].
+CONTINUOUS_GRID, CONTINUOUS_ROWS, SWEEP = "continuous_grid.png", 200, torch.linspace(-2, 2, 9)
 
 
 def with_code(z: torch.Tensor, codes: int, code: torch.Tensor) -> torch.Tensor:
@@ -59,3 +73,57 @@ def class_kept(labels: np.ndarray, centre: int) -> float:
     """Share of a traversal's labels [N, V] equal to each row's label in column `centre` (the
     code at 0): 1 when moving the continuous code changes how a digit is drawn, never which."""
     return float((labels == labels[:, centre : centre + 1]).mean())
+
+
+# -- judging a run's codes (`cilab gen eval`) --------------------------------------------------
+def judge_codes(
+    gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
+    figures: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """`code_purity` and `code_classes` of `CODE_IMAGES` samples per code
+    value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
+    first ten samples of each code in a row."""
+    decode = gen.decoder(stream)
+    code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
+    images = decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
+    probs, _ = classify(clf.model, images)
+    purity, classes, majority = code_agreement(probs.argmax(1).reshape(codes, CODE_IMAGES))
+    if figures is not None:
+        rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
+        title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
+        _save_grid(rows, figures / CODE_GRID, title, nrow=10)
+    return {"code_purity": purity, "code_classes": classes}
+
+
+def judge_continuous(
+    gen: RunGenerator, codes: int, continuous: int, clf: LoadedClassifier,
+    stream: torch.Generator, figures: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """`continuous_class_kept`, one value per continuous code: over `CONTINUOUS_ROWS` latents
+    (code k in row k % codes) swept along that code over [-1, 1] (`cilab.gen.codes`), the share
+    of images the judge labels as it labels the same latent at 0. With `figures`,
+    continuous_grid.png: for each code in turn, ten rows swept over all of `SWEEP`."""
+    decode = gen.decoder(stream)
+    z = gen.noise(CONTINUOUS_ROWS, stream, 1.0)
+    if codes:
+        z = with_code(z, codes, torch.arange(CONTINUOUS_ROWS) % codes)
+    inside = ((SWEEP >= -1) & (SWEEP <= 1)).nonzero().squeeze(1)  # columns within [-1, 1]
+    centre = int((SWEEP[inside] == 0).nonzero())
+    kept, shown = [], []
+    for dim in range(continuous):
+        images = decode_all(decode, sweep_latents(z, codes, continuous, dim, SWEEP))
+        probs, _ = classify(clf.model, images)
+        labels = probs.argmax(1).reshape(CONTINUOUS_ROWS, len(SWEEP))[:, inside.numpy()]
+        kept.append(class_kept(labels, centre))
+        shown.append(images[: 10 * len(SWEEP)])  # the first ten rows
+    if figures is not None:
+        rows = f"\nrow k: code k % {codes}" if codes else ""  # two lines fit nine columns
+        title = f"continuous codes 1-{continuous} in turn, -2 to 2{rows}"
+        _save_grid(torch.cat(shown), figures / CONTINUOUS_GRID, title, nrow=len(SWEEP))
+    return {"continuous_class_kept": kept}
+
+
+def _save_grid(images: torch.Tensor, path: Path, title: str, nrow: int) -> None:
+    from cilab.gen import plots
+
+    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=nrow, title=title)

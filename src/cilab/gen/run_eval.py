@@ -141,7 +141,8 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path) -> None:
     """Latent spaces of several evaluated runs side by side (e.g. AE vs VAE), or for DCGAN runs
     (which have no latent space to embed the test set in) their monitor curves overlaid."""
     from cilab.gen import plots
-    from cilab.gen.sample_eval import draw_gan_comparison, run_model
+    from cilab.gen.generators import run_model
+    from cilab.gen.sample_eval import draw_gan_comparison
 
     dirs = [Path(rd) for rd in run_dirs]
     models = [run_model(rd) for rd in dirs]

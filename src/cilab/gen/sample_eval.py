@@ -16,20 +16,19 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
   training image; far below the real test set's value means memorized training images.
 
-Generators are looked up by the run's `config.json` `model` in `GENERATORS` (a name -> loader
-dict): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
-Either can keep only the noise its decoder stretches least (`cilab.gen.jacobian`), and a DCGAN
-also brings its discriminator, for rejection sampling (`cilab.gen.rejection`). A DCGAN trained
-with a categorical code (`--info-codes`) is also judged code by code (`cilab.gen.codes`):
-`code_purity`, `code_classes` and `code_grid.png`; one with continuous codes
-(`--info-continuous`) by `continuous_class_kept` and `continuous_grid.png`.
+Generators are looked up by the run's `config.json` `model` in `GENERATORS`
+(`cilab.gen.generators`): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I)
+to Bernoulli means. Either can keep only the noise its decoder stretches least
+(`cilab.gen.jacobian`), and a DCGAN also brings its discriminator, for rejection sampling
+(`cilab.gen.rejection`). A DCGAN trained with a categorical code (`--info-codes`) is also
+judged code by code (`cilab.gen.codes`): `code_purity`, `code_classes` and `code_grid.png`; one
+with continuous codes (`--info-continuous`) by `continuous_class_kept` and `continuous_grid.png`.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,11 +39,12 @@ import torch
 
 from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
-from cilab.core.io import read_json, read_jsonl
+from cilab.core.io import read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
-from cilab.gen.codes import class_kept, code_agreement, sweep_latents, with_code
+from cilab.gen.codes import judge_codes, judge_continuous
+from cilab.gen.generators import GENERATORS, RunGenerator, decode_all, run_model
 from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
 from cilab.gen.rejection import Critic, Sampler, rejection_sampler
 from cilab.gen.sample_metrics import (
@@ -69,11 +69,7 @@ PR_K = 3  # Kynkäänniemi et al.'s default
 GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
-CODE_GRID, CODE_IMAGES = "code_grid.png", 500  # per-code judgement: its figure, samples per code
 CONTINUOUS_STREAM = 505
-# Continuous codes: latents swept per code, over InfoGAN's figure's values (past the trained
-# [-1, 1], where a code's meaning shows most); the judged ones are those inside [-1, 1].
-CONTINUOUS_GRID, CONTINUOUS_ROWS, SWEEP = "continuous_grid.png", 200, torch.linspace(-2, 2, 9)
 FD_BY_CLASS = "fd_by_class.png"
 
 
@@ -143,80 +139,6 @@ def sample_metrics(
         "samples": len(images),
         "pr_k": k,
     }
-
-
-# -- generators of run directories -----------------------------------------------------------
-@dataclass
-class RunGenerator:
-    """What a run directory samples with: latents from `noise` (z ~ N(0, T^2 I), then a DCGAN's
-    categorical code where it has one) through the decoder that `decoder(stream)` builds (a
-    DCGAN's with precise BatchNorm statistics drawn from the stream first; call it under
-    no_grad), and the model's critic where it has one (a DCGAN's discriminator)."""
-
-    config: Any
-    noise: Callable[[int, torch.Generator, float], torch.Tensor]  # (n, stream, T) -> [n, d]
-    noise_dims: int  # the latent's leading Gaussian columns (Jacobian probes move only those)
-    decoder: Callable[[torch.Generator], Decode]  # stream -> (latents [N, d] -> images in [0, 1])
-    critic: Critic | None
-
-    def sampler(self) -> Sampler:
-        """Plain sampling: the model's own prior, scaled by the temperature."""
-
-        def sample(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
-            decode = self.decoder(stream)
-            return _decode_all(decode, self.noise(n, stream, temperature))
-
-        return sample
-
-
-@torch.no_grad()
-def _decode_all(decode: Decode, z: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    return torch.cat([decode(z[s : s + batch]) for s in range(0, len(z), batch)])
-
-
-def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
-    from cilab.gen.gan_train import load_gan_run
-
-    cfg, gan = load_gan_run(run_dir, checkpoint, device)
-
-    @torch.no_grad()
-    def critic(images: torch.Tensor) -> torch.Tensor:  # eval mode: no dropout, fixed SN vectors
-        x = images.mul(2).sub(1)  # [0, 1] -> the discriminator's [-1, 1]
-        return torch.cat([gan.discriminator(x[s : s + 1000]) for s in range(0, len(x), 1000)])
-
-    return RunGenerator(
-        cfg,
-        noise=gan.generator.latent,
-        noise_dims=cfg.noise_dim,
-        decoder=partial(gan.decoder, precise_bn=cfg.precise_bn),
-        critic=critic,
-    )
-
-
-def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
-    from cilab.gen.run_eval import load_run
-
-    cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
-    decode: Decode = lambda z: torch.sigmoid(model.decode(z))  # noqa: E731 (Bernoulli means)
-
-    def latent(n: int, stream: torch.Generator, temperature: float) -> torch.Tensor:
-        return torch.randn((n, cfg.latent_dim), generator=stream, device=device) * temperature
-
-    return RunGenerator(cfg, latent, cfg.latent_dim, lambda _stream: decode, None)
-
-
-GENERATORS: dict[str, Callable[[Path, str, torch.device], RunGenerator]] = {
-    "dcgan": _dcgan_generator,
-    "vae": _vae_generator,
-}
-
-
-def run_model(run_dir: str | Path) -> str:
-    """The `model` a run directory was trained as (from its config.json)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise CilabError(f"{path}: missing; is {run_dir} a cilab run directory?")
-    return str(read_json(path).get("model"))
 
 
 def check_temperature(temperature: float) -> None:
@@ -305,53 +227,6 @@ def evaluate_samples(
     return update_metrics(run_dir, metrics)
 
 
-def judge_codes(
-    gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
-    figures: Path | None,
-) -> dict[str, Any]:  # fmt: skip
-    """`code_purity` and `code_classes` (`cilab.gen.codes`) of `CODE_IMAGES` samples per code
-    value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
-    first ten samples of each code in a row."""
-    decode = gen.decoder(stream)
-    code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
-    images = _decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
-    probs, _ = classify(clf.model, images)
-    purity, classes, majority = code_agreement(probs.argmax(1).reshape(codes, CODE_IMAGES))
-    if figures is not None:
-        rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
-        title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
-        _save_grid(rows, figures / CODE_GRID, title)
-    return {"code_purity": purity, "code_classes": classes}
-
-
-def judge_continuous(
-    gen: RunGenerator, codes: int, continuous: int, clf: LoadedClassifier,
-    stream: torch.Generator, figures: Path | None,
-) -> dict[str, Any]:  # fmt: skip
-    """`continuous_class_kept`, one value per continuous code: over `CONTINUOUS_ROWS` latents
-    (code k in row k % codes) swept along that code over [-1, 1] (`cilab.gen.codes`), the share
-    of images the judge labels as it labels the same latent at 0. With `figures`,
-    continuous_grid.png: for each code in turn, ten rows swept over all of `SWEEP`."""
-    decode = gen.decoder(stream)
-    z = gen.noise(CONTINUOUS_ROWS, stream, 1.0)
-    if codes:
-        z = with_code(z, codes, torch.arange(CONTINUOUS_ROWS) % codes)
-    inside = ((SWEEP >= -1) & (SWEEP <= 1)).nonzero().squeeze(1)  # columns within [-1, 1]
-    centre = int((SWEEP[inside] == 0).nonzero())
-    kept, shown = [], []
-    for dim in range(continuous):
-        images = _decode_all(decode, sweep_latents(z, codes, continuous, dim, SWEEP))
-        probs, _ = classify(clf.model, images)
-        labels = probs.argmax(1).reshape(CONTINUOUS_ROWS, len(SWEEP))[:, inside.numpy()]
-        kept.append(class_kept(labels, centre))
-        shown.append(images[: 10 * len(SWEEP)])  # the first ten rows
-    if figures is not None:
-        rows = f"\nrow k: code k % {codes}" if codes else ""  # two lines fit nine columns
-        title = f"continuous codes 1-{continuous} in turn, -2 to 2{rows}"
-        _save_grid(torch.cat(shown), figures / CONTINUOUS_GRID, title, nrow=len(SWEEP))
-    return {"continuous_class_kept": kept}
-
-
 def _rejecting(
     sampler: Sampler, critic: Critic, quantile: float, stats: dict[str, Any], figures: Path | None
 ) -> Sampler:
@@ -378,7 +253,7 @@ def _jacobian_truncating(
             decode, lambda m: gen.noise(m, stream, temperature), n, quantile, stream, stats,
             on_burn_in=hook, norm=norm, dims=gen.noise_dims,
         )  # fmt: skip
-        return _decode_all(decode, z)
+        return decode_all(decode, z)
 
     return sample
 
@@ -453,8 +328,8 @@ def draw_jacobian_extremes(
     Jacobian truncation keeps first, and what it drops first."""
     low, high = _extremes(norms)
     _draw_panels(
-        [("smallest Jacobian norm (kept first)", _decode_all(decode, noise[low])),
-         ("largest Jacobian norm (dropped first)", _decode_all(decode, noise[high]))], path,
+        [("smallest Jacobian norm (kept first)", decode_all(decode, noise[low])),
+         ("largest Jacobian norm (dropped first)", decode_all(decode, noise[high]))], path,
     )  # fmt: skip
 
 
