@@ -80,18 +80,20 @@ def judge_codes(
     gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
     figures: Path | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """`code_purity` and `code_classes` of `CODE_IMAGES` samples per code
-    value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
-    first ten samples of each code in a row."""
+    """`code_purity` and `code_classes` of `CODE_IMAGES` samples per code value, fresh N(0, I)
+    noise each; with `figures` (the run directory) its code_grid.png, the first ten samples of
+    each code in a row."""
     decode = gen.decoder(stream)
     code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
     images = decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
     probs, _ = classify(clf.model, images)
     purity, classes, majority = code_agreement(probs.argmax(1).reshape(codes, CODE_IMAGES))
     if figures is not None:
+        from cilab.gen import plots  # matplotlib only when drawing
+
         rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
         title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
-        _save_grid(rows, figures / CODE_GRID, title, nrow=10)
+        plots.plot_samples(rows, figures / CODE_GRID, nrow=10, title=title)
     return {"code_purity": purity, "code_classes": classes}
 
 
@@ -100,8 +102,8 @@ def judge_continuous(
     stream: torch.Generator, figures: Path | None,
 ) -> dict[str, Any]:  # fmt: skip
     """`continuous_class_kept`, one value per continuous code: over `CONTINUOUS_ROWS` latents
-    (code k in row k % codes) swept along that code over [-1, 1] (`cilab.gen.codes`), the share
-    of images the judge labels as it labels the same latent at 0. With `figures`,
+    (code k in row k % codes) swept along that code over [-1, 1], the share of images the judge
+    labels as it labels the same latent at 0. With `figures`,
     continuous_grid.png: for each code in turn, ten rows swept over all of `SWEEP`."""
     decode = gen.decoder(stream)
     z = gen.noise(CONTINUOUS_ROWS, stream, 1.0)
@@ -117,13 +119,10 @@ def judge_continuous(
         kept.append(class_kept(labels, centre))
         shown.append(images[: 10 * len(SWEEP)])  # the first ten rows
     if figures is not None:
+        from cilab.gen import plots
+
         rows = f"\nrow k: code k % {codes}" if codes else ""  # two lines fit nine columns
         title = f"continuous codes 1-{continuous} in turn, -2 to 2{rows}"
-        _save_grid(torch.cat(shown), figures / CONTINUOUS_GRID, title, nrow=len(SWEEP))
+        grid = torch.cat(shown)
+        plots.plot_samples(grid, figures / CONTINUOUS_GRID, nrow=len(SWEEP), title=title)
     return {"continuous_class_kept": kept}
-
-
-def _save_grid(images: torch.Tensor, path: Path, title: str, nrow: int) -> None:
-    from cilab.gen import plots
-
-    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=nrow, title=title)
