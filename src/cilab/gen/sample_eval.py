@@ -63,13 +63,13 @@ from cilab.gen.sample_metrics import (
 # A `Critic` (a DCGAN's discriminator): images -> logits, for `rejection_sampler`.
 
 # Sub-streams of STREAM_EVAL (fixed forever: the same seed gives the same samples).
-SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM, CODE_STREAM = range(500, 505)
+(SAMPLE_STREAM, REAL_SUBSET_STREAM, GRID_STREAM, FLOOR_STREAM, CODE_STREAM,
+ CONTINUOUS_STREAM) = range(500, 506)  # fmt: skip
 PR_REAL_IMAGES = 10_000  # training images that span the real k-NN manifold
 PR_K = 3  # Kynkäänniemi et al.'s default
 GRID_IMAGES = 100
 EXTREMES, EXTREME_IMAGES = "critic_extremes.png", 50  # rejection sampling's figure
 STRETCH_EXTREMES = "jacobian_extremes.png"  # Jacobian truncation's figure
-CONTINUOUS_STREAM = 505
 FD_BY_CLASS = "fd_by_class.png"
 
 
