@@ -239,6 +239,7 @@ class GANTrainer(EpochTrainer):
     def train_step(self, idx: torch.Tensor) -> dict[str, float]:
         """One step of the tutorial on the global batch `idx`; this rank computes its slice."""
         cfg, g = self.cfg, self.step_generator()
+        coded = bool(cfg.info_codes or cfg.info_continuous)  # D's code head guesses the codes
         z = self.gan.generator.latent(len(idx), g)[self.mine]  # [b, noise_dim + continuous + codes]
         # Dropout draws from torch's global stream: reseed it from this step's stream (and rank),
         # so a resumed run draws the masks an uninterrupted one draws.
@@ -253,14 +254,14 @@ class GANTrainer(EpochTrainer):
             # Two calls, as the tutorial: phase 2 then backpropagates through D on the b fakes
             # only (one call on cat([real, fake]) would carry zero gradients for the b reals).
             real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
-            if cfg.info_codes or cfg.info_continuous:
+            if coded:
                 fake_logits, guesses = self.discriminator(fake, with_code=True)
                 fake_logits = fake_logits.float()  # [b]
             else:
                 fake_logits = self.discriminator(fake).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         d_objective, extra, code_term = d_loss, {}, 0.0
-        if cfg.info_codes or cfg.info_continuous:
+        if coded:
             # InfoGAN: both networks make the codes readable from the generated image.
             code_term, extra = self._code_term(z, guesses.float())
             d_objective = d_objective + code_term

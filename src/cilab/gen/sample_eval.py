@@ -280,10 +280,10 @@ def evaluate_real(
     return update_metrics(out, metrics)
 
 
-def _save_grid(images: torch.Tensor, path: Path, title: str, nrow: int = 10) -> None:
+def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
     from cilab.gen import plots
 
-    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=nrow, title=title)
+    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=10, title=title)
 
 
 def draw_gan_curves(run_dir: Path) -> None:

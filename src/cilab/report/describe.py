@@ -301,7 +301,11 @@ def _gen_title(config: dict[str, Any]) -> str:
     if model == "dcgan":
         codes = config.get("info_codes") or 0
         cont = config.get("info_continuous") or 0
-        parts = [f"{codes}-way code"] * bool(codes) + [f"{cont} continuous"] * bool(cont)
+        parts = []
+        if codes:
+            parts.append(f"{codes}-way code")
+        if cont:
+            parts.append(f"{cont} continuous")
         code = f" + {' + '.join(parts)} (InfoGAN)" if parts else ""
         return f"DCGAN, {config.get('noise_dim', 100)}-D noise{code}"
     grey = {"none": "grey-level targets", "dynamic": "dynamically binarized"}

@@ -157,7 +157,7 @@ def draw_latent(
     if codes:
         c = torch.randint(codes, (n,), generator=generator, device=device)
         parts.append(F.one_hot(c, codes).to(parts[0].dtype))
-    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+    return torch.cat(parts, dim=1)
 
 
 class Generator(nn.Module):
