@@ -49,7 +49,8 @@ class RunGenerator:
 
 @torch.no_grad()
 def decode_all(decode: Decode, z: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """Latents [N, d] -> images [N, 1, 28, 28], `batch` at a time (bounded memory)."""
+    """`decode` over `z`, `batch` rows at a time without autograd (bounded memory): latents
+    [N, d] -> images [N, 1, 28, 28], or images -> a critic's scores."""
     return torch.cat([decode(z[s : s + batch]) for s in range(0, len(z), batch)])
 
 
@@ -58,10 +59,8 @@ def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> Ru
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
 
-    @torch.no_grad()
     def critic(images: torch.Tensor) -> torch.Tensor:  # eval mode: no dropout, fixed SN vectors
-        x = images.mul(2).sub(1)  # [0, 1] -> the discriminator's [-1, 1]
-        return torch.cat([gan.discriminator(x[s : s + 1000]) for s in range(0, len(x), 1000)])
+        return decode_all(gan.discriminator, images.mul(2).sub(1))  # [0, 1] -> D's [-1, 1]
 
     return RunGenerator(
         cfg,

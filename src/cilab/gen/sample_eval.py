@@ -283,7 +283,7 @@ def evaluate_real(
 def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
     from cilab.gen import plots
 
-    plots.plot_samples(images[:, 0].cpu().numpy(), path, nrow=10, title=title)
+    plots.plot_samples(images, path, nrow=10, title=title)
 
 
 def draw_gan_curves(run_dir: Path) -> None:
