@@ -287,7 +287,7 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
 
 
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:
-    from cilab.report.describe import rows_table
+    from cilab.report.view import rows_table
 
     # keys as write_json stores them: sorted, so "details" would come first
     rows = [{"details": "mc=1.7", "name": "kl_mc", "passed": True, "value": 0.1}]

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from cilab.core.errors import CilabError
 from cilab.report.demo_json import demo_summary, recorded_commands
-from cilab.report.describe import Fig, RunView, describe
+from cilab.report.describe import describe
 from cilab.report.discover import LOOKED_FOR, Discovery, Found, discover
 from cilab.report.render import GENERATOR, Page, render
+from cilab.report.runfiles import rel_name
+from cilab.report.view import Fig, RunView
 
 
 @dataclass
@@ -60,7 +62,7 @@ def build_report(runs_dir: str | Path, out: str | Path) -> ReportResult:
         for v in views:
             for fig in v.figures + v.curves:
                 images.add(fig, v.name)
-        loose = [(Fig(_rel(p, runs_dir), p), part) for p, part in found.figures]
+        loose = [(Fig(rel_name(p, runs_dir), p), part) for p, part in found.figures]
         for fig, _ in loose:
             images.add(fig, "figure")
         page = Page(str(runs_dir.resolve()), _now(), machine_info(), views, loose)
@@ -79,16 +81,9 @@ def _describe(found: Found, root: Path) -> RunView:
     try:
         return describe(found, root)
     except Exception as err:  # one unreadable run must not cost the whole report
-        view = RunView(found, _rel(found.path, root), found.kind, "partial", "unreadable")
+        view = RunView(found, rel_name(found.path, root), found.kind, "partial", "unreadable")
         view.notes.append(f"could not be read: {type(err).__name__}: {err}")
         return view
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _check_out(out: Path, runs_dir: Path) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cilab.report.describe import Table, _cell, duration, json_rows, num, rows_table
+from cilab.report.view import Table, cell, duration, json_rows, num, rows_table
 
 HIDDEN = {"owned", "format", "parts"}
 
 
 def demo_summary(demo: dict[str, Any]) -> tuple[list[tuple[str, str]], Table | None]:
     """(facts, table of parts) of a demo.json."""
-    facts = [(k, _cell(v)) for k, v in demo.items() if k not in HIDDEN and not isinstance(
+    facts = [(k, cell(v)) for k, v in demo.items() if k not in HIDDEN and not isinstance(
         v, dict | list)]  # fmt: skip
     parts = demo.get("parts")
     if isinstance(parts, dict) and parts and all(isinstance(p, dict) for p in parts.values()):
@@ -34,7 +34,7 @@ def demo_summary(demo: dict[str, Any]) -> tuple[list[tuple[str, str]], Table | N
         header = ["part", "status", "steps done", "time (steps)", "message"]
         return facts, Table("", header, rows)
     rows, scalars = json_rows(demo)
-    facts = [(k, _cell(v)) for k, v in scalars.items() if k not in HIDDEN]
+    facts = [(k, cell(v)) for k, v in scalars.items() if k not in HIDDEN]
     return facts, rows_table("", rows) if rows else None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from cilab.report.describe import Fig, MetricRow, RunView, Table
+from cilab.report.view import Fig, MetricRow, RunView, Table
 
 GENERATOR = "cilab report"
 PARTS = (

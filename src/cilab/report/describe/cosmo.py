@@ -1,0 +1,235 @@
+"""The report's view of a cosmology run: a classification or score-regression run, a
+simulated dataset, a simulator validation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cilab.report import anchors as A
+from cilab.report import commands
+from cilab.report.discover import Found
+from cilab.report.runfiles import dict_json, existing, read_csv, rel_name, when
+from cilab.report.view import Fig, MetricRow, RunView, Table, duration, fmt, fmt_pm, num
+
+
+def _results_table(run: Path, title: str) -> Table | None:
+    header, rows = read_csv(run / "results.csv")
+    if not header:
+        return None
+    return Table(title, header, [[fmt(_maybe_float(c)) for c in r] for r in rows])
+
+
+def _maybe_float(s: str) -> Any:
+    try:
+        return int(s) if re.fullmatch(r"-?\d+", s) else float(s)
+    except ValueError:
+        return s
+
+
+def describe_cosmo_model(found: Found, root: Path) -> RunView:
+    run = found.path
+    task = found.kind.split("-", 1)[1]
+    config = dict_json(run / "config.json")
+    metrics = dict_json(run / "metrics.json")
+    results = metrics.get("results", {}) if isinstance(metrics.get("results"), dict) else {}
+    best = metrics.get("best")
+    title = (
+        "real vs not-real classification" if task == "classify" else "similarity-score regression"
+    )
+    state, text = (
+        ("done", str(metrics.get("cv", "finished")))
+        if metrics
+        else ("partial", "no metrics.json yet")
+    )
+    view = RunView(found, rel_name(run, root), title, state, text, config=config)
+    if task == "classify" and best in results:
+        base = results.get("baseline", {})
+        base_auroc = num((base.get("auroc") or [None])[0])
+        target = A.Target(">", base_auroc, "exercise baseline, same CV") if base_auroc else None
+        v, shown = fmt_pm(results[best].get("auroc"))
+        view.metrics.append(
+            MetricRow(
+                f"AUROC, best feature model ({best})",
+                v,
+                shown,
+                target,
+                A.COSMO_CLASSIFY_REFS,
+                note="mean ± std over CV folds",
+            )
+        )
+        for key, label in (("auprc", "AUPRC"), ("accuracy", "accuracy")):
+            v, shown = fmt_pm(results[best].get(key))
+            view.metrics.append(MetricRow(f"{label}, {best}", v, shown))
+        if base:
+            v, shown = fmt_pm(base.get("auroc"))
+            view.metrics.append(MetricRow("AUROC, exercise baseline", v, shown))
+        if "cnn" in results:
+            v, shown = fmt_pm(results["cnn"].get("auroc"))
+            view.metrics.append(MetricRow("AUROC, CNN", v, shown, target))
+    elif task == "regress" and best in results:
+        v, shown = fmt_pm(results[best].get("cv_mae"))
+        const = num((results.get("constant", {}).get("cv_mae") or [None])[0])
+        note = f"{const / v:.1f}× better than the constant model" if const and v else ""
+        view.metrics.append(
+            MetricRow(
+                f"CV MAE, best model ({best})", v, shown, None, A.COSMO_REGRESS_REFS, note=note
+            )
+        )
+        if const is not None:
+            view.metrics.append(MetricRow.of("CV MAE, constant (median) model", const))
+        if "query_mae" in results[best]:
+            v = num(results[best]["query_mae"])
+            view.metrics.append(MetricRow.of(f"query MAE ({best}, simulated truth)", v))
+    table = _results_table(run, "all models (results.csv)")
+    if table:
+        table.note = str(metrics.get("cv", ""))
+        view.tables.append(table)
+    header, rows = read_csv(run / "families.csv")
+    if header:
+        view.tables.append(Table(f"{best} on one feature family at a time", header, rows))
+    view.figures = existing(
+        run,
+        (
+            ("roc_pr.png", "ROC and precision-recall curves (out-of-fold, first repeat)"),
+            ("scatter.png", "out-of-fold predictions against the true scores"),
+            ("importance.png", "feature-family importance of the best model (permutation)"),
+        ),
+    )
+    view.commands.append(commands.cosmo_model_run(task, config) if config else "")
+    if "seconds" in metrics:
+        view.facts.append(("wall time", duration(num(metrics["seconds"]))))
+    feats = metrics.get("features")
+    if isinstance(feats, dict) and "images_per_s" in feats:
+        view.facts.append(
+            (
+                "feature extraction",
+                f"{feats.get('images')} images, "
+                f"{feats.get('images_per_s')} images/s, {feats.get('features')} "
+                "features",
+            )
+        )
+    if isinstance(metrics.get("cnn"), dict):
+        c = metrics["cnn"]
+        view.facts.append(
+            (
+                "CNN",
+                f"{c.get('splits')} splits, {fmt(c.get('split_seconds'))} s "
+                f"each, {c.get('epochs')} epochs",
+            )
+        )
+    if "workers" in config:
+        view.facts.append(("workers", str(config["workers"])))
+    stamp = when(run / "metrics.json")
+    if stamp:
+        view.facts.append(("finished", stamp))
+    return view
+
+
+def describe_cosmo_sim(found: Found, root: Path) -> RunView:
+    run = found.path
+    info = dict_json(run / "simulation.json")
+    config = info.get("config", {}) if isinstance(info.get("config"), dict) else {}
+    images = num(info.get("images"))
+    view = RunView(
+        found,
+        rel_name(run, root),
+        f"simulated dataset ({fmt(info.get('images'))} images)",
+        "done",
+        "simulated",
+        config=info,
+        config_name="simulation.json",
+    )
+    secs = num(info.get("seconds"))
+    if images and secs:
+        view.metrics.append(
+            MetricRow(
+                "images per second",
+                images / secs,
+                f"{images / secs:.1f}",
+                None,
+                A.SIMULATE_REFS,
+                note=f"{config.get('workers', '?')} worker(s)",
+            )
+        )
+    header, rows = read_csv(run / "labeled.csv", limit=10_000)
+    if header[:2] == ["Id", "Actual"]:
+        real = [r[0] for r in rows if len(r) > 1 and r[1].startswith("1")][:3]
+        other = [r[0] for r in rows if len(r) > 1 and r[1].startswith("0")][:3]
+        for ident, label in [(i, "label 1 (real)") for i in real] + [
+            (i, "label 0 (corrupted or other)") for i in other
+        ]:
+            path = run / "labeled" / f"{ident}.png"
+            if path.is_file():
+                view.figures.append(Fig(f"labeled/{ident}.png: {label}", path, thumb=320))
+    view.commands.append(commands.cosmo_simulate(str(run), config))
+    view.facts.append(("simulation time", duration(secs)))
+    if "cpu_seconds" in info:
+        view.facts.append(("CPU time", duration(num(info["cpu_seconds"]))))
+    stamp = when(run / "simulation.json")
+    if stamp:
+        view.facts.append(("written", stamp))
+    return view
+
+
+SIM_ROWS = (
+    ("zero_fraction_median_clean", "zero-pixel fraction (clean images)", None, A.SIM_ZERO_REFS),
+    ("n_sources_median", "sources per image", A.SIM_SOURCES, ()),
+    ("n_peak_ge4_median", "sources with peak ≥ 4", None, A.SIM_PEAK_GE4_REFS),
+    ("n_peak_gt100_median", "bright sources (peak > 100)", A.SIM_PEAK_GT100, ()),
+    ("fwhm_median", "PSF FWHM (px)", A.SIM_FWHM, ()),
+    ("pedestal_share", "share of images on a pedestal", A.SIM_PEDESTAL, ()),
+)
+REAL_KEYS = {
+    "zero_fraction_median_clean": "zero_fraction",
+    "n_sources_median": "n_sources",
+    "n_peak_ge4_median": "n_peak_ge4",
+    "n_peak_gt100_median": "n_peak_gt100",
+    "fwhm_median": "fwhm_median",
+}
+
+
+def describe_cosmo_validate(found: Found, root: Path) -> RunView:
+    numbers = dict_json(found.path)
+    sim = numbers.get("sim", {}) if isinstance(numbers.get("sim"), dict) else {}
+    real = numbers.get("real", {}) if isinstance(numbers.get("real"), dict) else {}
+    sample = real.get("sample", {}) if isinstance(real.get("sample"), dict) else {}
+    name = rel_name(found.path.with_suffix(".png"), root)
+    view = RunView(
+        found,
+        name,
+        f"simulator validation ({numbers.get('sim_images', '?')} label-1 images)",
+        "done",
+        "validated",
+    )
+    for key, label, target, refs in SIM_ROWS:
+        if key in sim:
+            v = num(sim[key])
+            real_v = sample.get(REAL_KEYS.get(key, ""))
+            note = f"real sample: {fmt(real_v)}" if real_v is not None else ""
+            if key == "fwhm_median" and "mosaic_fwhm_median" in real:
+                note = f"real mosaics: {fmt(real['mosaic_fwhm_median'])}"
+            view.metrics.append(MetricRow.of(label, v, target, refs, note=note))
+    if "score_ks_distance" in numbers:
+        v = num(numbers["score_ks_distance"])
+        view.metrics.append(
+            MetricRow.of("KS distance of scores vs real scored.csv", v, None, A.SIM_KS_REFS)
+        )
+    png = found.path.with_suffix(".png")
+    if png.is_file():
+        view.figures.append(
+            Fig("simulated vs real statistics (bands: ANCHORS.md ranges)", png, wide=True)
+        )
+    view.config, view.config_name = numbers, found.path.name
+    sim_dir = str(numbers.get("sim_dir", "SIM_DIR"))
+    view.commands.append(
+        commands.cosmo_validate(sim_dir, str(found.path.with_suffix(".png")), numbers)
+    )
+    stamp = when(found.path)
+    if stamp:
+        view.facts.append(("written", stamp))
+    if numbers.get("real_dir"):
+        view.facts.append(("real data", str(numbers["real_dir"])))
+    return view
