@@ -11,7 +11,8 @@ from typing import Any
 from cilab.core.errors import CilabError
 from cilab.demo.cache import Ledger, config_hash
 from cilab.demo.config import PARTS, DemoConfig, Scale
-from cilab.demo.parts import PART_FUNCTIONS, Ctx, MissingData
+from cilab.demo.context import Ctx, MissingData
+from cilab.demo.parts import PART_FUNCTIONS
 
 
 @dataclass
