@@ -11,6 +11,7 @@ import torch
 
 from cilab.core.checkpoint import load_checkpoint
 from cilab.core.errors import CilabError
+from cilab.roads.cv_report import tune_threshold
 from cilab.roads.train import (
     RoadsTrainConfig,
     RoadsTrainer,
@@ -18,7 +19,6 @@ from cilab.roads.train import (
     fold_split,
     patch_targets,
     train_roads,
-    tune_threshold,
 )
 
 TINY = dict(width=4, depth=2, scale=1.0, crop=32, batch_size=4, epochs=2, val_every=1,

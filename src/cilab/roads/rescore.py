@@ -18,9 +18,10 @@ import torch
 from cilab.core.device import resolve_bf16, resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_json, write_json
+from cilab.roads.cv_report import summarize_cv
 from cilab.roads.data import load_training
 from cilab.roads.predict import load_fold_model
-from cilab.roads.train import RoadsTrainConfig, saved_config, summarize_cv, write_oof
+from cilab.roads.train import RoadsTrainConfig, saved_config, write_oof
 
 RESCORABLE = ("tta", "tta_zoom", "morphology", "morph_radius", "tune")
 
