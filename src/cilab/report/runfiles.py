@@ -31,6 +31,12 @@ def when(path: Path) -> str | None:
         return None
 
 
+def stamped(label: str, path: Path) -> list[tuple[str, str]]:
+    """The fact "`label`: when `path` was written", as a list to add: empty when it is gone."""
+    at = when(path)
+    return [(label, at)] if at else []
+
+
 def age_s(path: Path) -> float | None:
     """Seconds since `path` was last written (how a live run is told from a stopped one)."""
     try:
@@ -127,12 +133,8 @@ def training_facts(run: Path, records: list[dict[str, Any]], total: Any) -> list
                 f"{median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f})",
             )
         )
-    started = when(run / "config.json")
-    if started:
-        facts.append(("config written", started))
-    updated = when(run / "metrics.jsonl")
-    if updated:
-        facts.append(("log last updated", updated))
+    facts += stamped("config written", run / "config.json")
+    facts += stamped("log last updated", run / "metrics.jsonl")
     return facts
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cilab.report import anchors as A
 from cilab.report import commands
 from cilab.report.discover import Found
-from cilab.report.runfiles import dict_json, existing, read_csv, rel_name, when
+from cilab.report.runfiles import dict_json, existing, read_csv, rel_name, stamped
 from cilab.report.view import Fig, MetricRow, RunView, Table, duration, fmt, fmt_pm, num
 
 
@@ -122,9 +122,7 @@ def describe_cosmo_model(found: Found, root: Path) -> RunView:
         )
     if "workers" in config:
         view.facts.append(("workers", str(config["workers"])))
-    stamp = when(run / "metrics.json")
-    if stamp:
-        view.facts.append(("finished", stamp))
+    view.facts += stamped("finished", run / "metrics.json")
     return view
 
 
@@ -168,9 +166,7 @@ def describe_cosmo_sim(found: Found, root: Path) -> RunView:
     view.facts.append(("simulation time", duration(secs)))
     if "cpu_seconds" in info:
         view.facts.append(("CPU time", duration(num(info["cpu_seconds"]))))
-    stamp = when(run / "simulation.json")
-    if stamp:
-        view.facts.append(("written", stamp))
+    view.facts += stamped("written", run / "simulation.json")
     return view
 
 
@@ -227,9 +223,7 @@ def describe_cosmo_validate(found: Found, root: Path) -> RunView:
     view.commands.append(
         commands.cosmo_validate(sim_dir, str(found.path.with_suffix(".png")), numbers)
     )
-    stamp = when(found.path)
-    if stamp:
-        view.facts.append(("written", stamp))
+    view.facts += stamped("written", found.path)
     if numbers.get("real_dir"):
         view.facts.append(("real data", str(numbers["real_dir"])))
     return view

@@ -18,9 +18,9 @@ from cilab.report.runfiles import (
     existing,
     records_of,
     rel_name,
+    stamped,
     training_facts,
     training_state,
-    when,
 )
 from cilab.report.view import Fig, MetricRow, RunView, fmt, num
 
@@ -210,11 +210,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
         view.commands.append(commands.gen_eval(str(config.get("out", view.name)), metrics))
     view.facts = training_facts(run, records, config.get("epochs")) + device_facts(config)
     if metrics:
-        if "classifier" in metrics:
-            view.facts.append(("judging classifier", str(metrics["classifier"])))
-        evaluated = when(run / "metrics.json")
-        if evaluated:
-            view.facts.append(("evaluated", evaluated))
+        view.facts += _judged_facts(run, metrics)
     return view
 
 
@@ -272,9 +268,12 @@ def describe_real(found: Found, root: Path) -> RunView:
     view.figures = existing(run, (("sample_grid.png", f"real {dataset} test images"),))
     view.commands.append(commands.gen_eval_real(str(run), metrics))
     view.config, view.config_name = metrics, "metrics.json"
-    if "classifier" in metrics:
-        view.facts.append(("judging classifier", str(metrics["classifier"])))
-    evaluated = when(run / "metrics.json")
-    if evaluated:
-        view.facts.append(("evaluated", evaluated))
+    view.facts += _judged_facts(run, metrics)
     return view
+
+
+def _judged_facts(run: Path, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Which classifier judged the samples (its weights' id) and when: numbers from another
+    judge are not comparable."""
+    judge = [("judging classifier", str(metrics["classifier"]))] if "classifier" in metrics else []
+    return judge + stamped("evaluated", run / "metrics.json")

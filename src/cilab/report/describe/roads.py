@@ -19,7 +19,7 @@ from cilab.report.runfiles import (
     dict_json,
     records_of,
     rel_name,
-    when,
+    stamped,
 )
 from cilab.report.view import Fig, MetricRow, RunView, Table, duration, fmt, fmt_pm, num
 
@@ -104,13 +104,8 @@ def describe_roads_cv(found: Found, root: Path) -> RunView:
         view.facts.append(("deployed patch threshold", fmt(cv.get("deployed_threshold"))))
         view.facts.append(("images", str(cv.get("n_images", "?"))))
     view.facts += device_facts(config)
-    for label, path in (
-        ("config written", run / "config.json"),
-        ("cv.json written", run / "cv.json"),
-    ):
-        stamp = when(path)
-        if stamp:
-            view.facts.append((label, stamp))
+    view.facts += stamped("config written", run / "config.json")
+    view.facts += stamped("cv.json written", run / "cv.json")
     return view
 
 
@@ -209,7 +204,5 @@ def describe_roads_predict(found: Found, root: Path) -> RunView:
             view.facts.append(
                 (label, fmt(info[key]) if num(info[key]) is not None else str(info[key]))
             )
-    stamp = when(run / "predict.json")
-    if stamp:
-        view.facts.append(("predicted", stamp))
+    view.facts += stamped("predicted", run / "predict.json")
     return view

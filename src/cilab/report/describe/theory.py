@@ -8,7 +8,7 @@ from typing import Any
 from cilab.report import anchors as A
 from cilab.report import commands
 from cilab.report.discover import Found, read_json_safe
-from cilab.report.runfiles import rel_name, when
+from cilab.report.runfiles import rel_name, stamped
 from cilab.report.view import MetricRow, RunView, cell, json_rows, rows_table
 
 
@@ -54,7 +54,5 @@ def describe_theory(found: Found, root: Path) -> RunView:
     view.commands.append(
         commands.theory_check(data if isinstance(data, dict) else {}, str(found.path))
     )
-    stamp = when(found.path)
-    if stamp:
-        view.facts.append(("written", stamp))
+    view.facts += stamped("written", found.path)
     return view
