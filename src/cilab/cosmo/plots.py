@@ -158,15 +158,7 @@ def validate_figure(
     bins = np.linspace(2, 6, 33)
     ax.hist(fw, bins=bins, density=True, alpha=0.8, **SIM)
     if "mosaic_fwhm" in real and real["mosaic_fwhm"].size:
-        ax.hist(
-            real["mosaic_fwhm"],
-            bins=bins,
-            density=True,
-            histtype="step",
-            linewidth=2,
-            color=REAL["color"],
-            label="real (mosaic sources)",
-        )
+        _real_outline(ax, real["mosaic_fwhm"], bins, "real (mosaic sources)")
     ax.set(
         xlabel="FWHM from the half-maximum area (px)",
         ylabel="density",
@@ -178,15 +170,7 @@ def validate_figure(
         b = np.linspace(0, 6.5, 53)
         ax.hist(sim_scores, bins=b, density=True, alpha=0.8, **SIM)
         if "scores" in real:
-            ax.hist(
-                real["scores"],
-                bins=b,
-                density=True,
-                histtype="step",
-                linewidth=2,
-                color=REAL["color"],
-                label="real scored.csv",
-            )
+            _real_outline(ax, real["scores"], b, "real scored.csv")
         ks = numbers.get("score_ks_distance")
         ax.set_title("score histogram" + (f" (KS distance {ks:.3f})" if ks is not None else ""))
     ax.set(xlabel="similarity score", ylabel="density")
@@ -198,6 +182,12 @@ def validate_figure(
     ax.axis("off")
     ax.text(0.0, 1.0, _numbers_text(numbers, anchor), va="top", family="monospace", fontsize=8.5)
     save_figure(fig, path)
+
+
+def _real_outline(ax: Any, values: np.ndarray, bins: np.ndarray, label: str) -> None:
+    """A real distribution as an outline over the filled simulated histogram."""
+    ax.hist(values, bins=bins, density=True, histtype="step", linewidth=2, color=REAL["color"],
+            label=label)  # fmt: skip
 
 
 def _numbers_text(n: dict[str, Any], anchor: dict[str, Any]) -> str:
