@@ -12,9 +12,15 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=argparse.SUPPRESS, help="random seed (default: 0)"
     )
+    add_device_flag(parser, default=argparse.SUPPRESS)
+
+
+def add_device_flag(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """`--device`; commands without a saved config (eval, predict, demo) default to auto, the
+    configured ones leave it out of the namespace unless typed (SUPPRESS)."""
     parser.add_argument(
         "--device",
         choices=DEVICE_CHOICES,
-        default=argparse.SUPPRESS,
+        default=default,
         help="where to compute: auto picks CUDA when present (default: auto)",
     )

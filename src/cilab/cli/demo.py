@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from cilab.cli.common import add_device_flag
+
 PARTS_HELP = "theory,gen,roads,cosmo"
 
 
@@ -45,9 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None,
         help="processes for the cosmology part (default: the cores, at most 4)",
     )  # fmt: skip
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default: auto)"
-    )
+    add_device_flag(p)
     p.set_defaults(handler=_demo)
 
 

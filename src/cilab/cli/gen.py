@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cilab.cli.common import add_device_flag
 from cilab.core.config import add_config_arguments, config_from_namespace, load_yaml_config
 from cilab.core.errors import CilabError
 
@@ -123,9 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default: auto)"
-    )
+    add_device_flag(p)
     p.set_defaults(handler=_eval)
 
     from cilab.gen.classifier import ClassifierConfig

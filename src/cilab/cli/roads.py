@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cilab.cli.common import add_device_flag
 from cilab.core.config import add_config_arguments, config_from_namespace
 
 
@@ -34,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--morphology", choices=["none", "open", "close", "open-close"])
     p.add_argument("--morph-radius", type=int, metavar="R")
     p.add_argument("--tune", choices=["accuracy", "f1", "none"])
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default: auto)"
-    )
+    add_device_flag(p)
     p.set_defaults(handler=_rescore)
 
     p = cmds.add_parser("predict", help="full-resolution masks and overlays for a folder")
@@ -70,9 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CPU processes of one thread each over the images (default: 1; 2 uses both cores "
         "of a 2-core machine fully)",
     )  # fmt: skip
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default: auto)"
-    )
+    add_device_flag(p)
     p.set_defaults(handler=_predict)
 
     p = cmds.add_parser("eval", help="metrics of predicted masks against ground truth")
