@@ -1,4 +1,4 @@
-"""Cross-validation mechanics: folds, threshold tuning, training steps and exact resume."""
+"""Cross-validation mechanics: folds, training steps and exact resume."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 
 from cilab.core.checkpoint import load_checkpoint
 from cilab.core.errors import CilabError
-from cilab.roads.cv_report import tune_threshold
 from cilab.roads.train import (
     RoadsTrainConfig,
     RoadsTrainer,
@@ -38,14 +37,6 @@ def test_folds_partition_the_images_and_depend_on_the_seed() -> None:
     assert not np.array_equal(parts[0], fold_split(80, 5, seed=1)[0])
     with pytest.raises(CilabError, match="at least 5 images"):
         fold_split(4, 5, 0)
-
-
-def test_tune_threshold_by_hand() -> None:
-    stats = [np.array([0.1, 0.3, 0.35, 0.8])]
-    labels = [np.array([0, 0, 1, 1])]
-    grid = np.array([0.2, 0.32, 0.5])
-    assert tune_threshold(stats, labels, "accuracy", grid) == 0.32  # 4/4 correct
-    assert tune_threshold(stats, labels, "f1", np.array([0.05, 0.5])) == 0.05  # F1 6/7 > 2/3
 
 
 def test_losses_and_patch_targets() -> None:
