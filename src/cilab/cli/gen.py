@@ -237,7 +237,8 @@ def _eval(args: argparse.Namespace) -> int:
                              f"a {model} run is none")  # fmt: skip
         metrics = evaluators[model](args)
     for k, v in sorted(metrics.items()):
-        print(f"{k:>22s}  {_shown(v)}")
+        if v is not None:  # None marks a filter not applied (kept in metrics.json to clear it)
+            print(f"{k:>22s}  {_shown(v)}")
     return 0
 
 

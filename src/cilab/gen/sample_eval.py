@@ -41,6 +41,7 @@ from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_jsonl
 from cilab.core.seed import STREAM_EVAL, derived_generator
+from cilab.core.stages import stage
 from cilab.data.mnist import load_mnist
 from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
 from cilab.gen.codes import judge_codes, judge_continuous
@@ -185,7 +186,8 @@ def evaluate_samples(
             f"{', '.join(sorted(GENERATORS))}"
         )
     dev = resolve_device(device)
-    gen = GENERATORS[model](run_dir, checkpoint, dev)
+    with stage(f"loaded {run_dir} ({checkpoint})"):
+        gen = GENERATORS[model](run_dir, checkpoint, dev)
     cfg, figure_dir = gen.config, run_dir if figures else None
     # All keys always: an evaluation without a filter clears an earlier one's.
     truncated = {"jacobian_quantile": jacobian, "jacobian_norm": None, "jacobian_cap": None,
@@ -200,30 +202,39 @@ def evaluate_samples(
             raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
                              "run has none")  # fmt: skip
         sampler = _rejecting(sampler, gen.critic, rejection, rejected, figure_dir)
-    clf = load_classifier(classifier, cfg.dataset, dev)
-    ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
+    with stage("loaded the judge and the real reference"):
+        clf = load_classifier(classifier, cfg.dataset, dev)
+        ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
     stream = derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev)
-    images = sampler(n_samples, stream, temperature)
+    with stage(f"drew {n_samples:,} samples"):
+        images = sampler(n_samples, stream, temperature)
+    with stage("judged them: IS, FD, precision/recall"):
+        judged = sample_metrics(images, clf, ref)
     metrics = {
-        **sample_metrics(images, clf, ref),
+        **judged,
         "sample_checkpoint": checkpoint,
         "sample_temperature": temperature,
         **truncated,
         **rejected,
     }
     codes = getattr(cfg, "info_codes", 0)
-    if codes:
-        code_stream = derived_generator(seed, STREAM_EVAL, CODE_STREAM, device=dev)
-        metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
     continuous = getattr(cfg, "info_continuous", 0)
+    if codes:
+        with stage("judged the categorical code"):
+            code_stream = derived_generator(seed, STREAM_EVAL, CODE_STREAM, device=dev)
+            metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
     if continuous:
-        sweep_stream = derived_generator(seed, STREAM_EVAL, CONTINUOUS_STREAM, device=dev)
-        metrics.update(judge_continuous(gen, codes, continuous, clf, sweep_stream, figure_dir))
+        with stage("judged the continuous codes"):
+            sweep_stream = derived_generator(seed, STREAM_EVAL, CONTINUOUS_STREAM, device=dev)
+            metrics.update(judge_continuous(gen, codes, continuous, clf, sweep_stream, figure_dir))
     if figures:
-        _save_grid(images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples")
-        draw_fd_by_class(metrics, run_dir / FD_BY_CLASS)
-        if model == "dcgan":
-            draw_gan_curves(run_dir)
+        with stage("drew the figures"):
+            _save_grid(
+                images[:GRID_IMAGES], run_dir / "sample_grid.png", f"{model.upper()} samples"
+            )
+            draw_fd_by_class(metrics, run_dir / FD_BY_CLASS)
+            if model == "dcgan":
+                draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
 
 
