@@ -27,6 +27,7 @@ with continuous codes (`--info-continuous`) by `continuous_class_kept` and `cont
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 from dataclasses import dataclass
@@ -40,10 +41,11 @@ import torch
 from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_jsonl
+from cilab.core.npz_cache import cached_arrays
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.core.stages import stage
 from cilab.data.mnist import load_mnist
-from cilab.gen.classifier import LoadedClassifier, classify, load_classifier
+from cilab.gen.classifier import LoadedClassifier, classifier_dir, classify, load_classifier
 from cilab.gen.codes import judge_codes, judge_continuous
 from cilab.gen.generators import GENERATORS, RunGenerator, decode_all, run_model
 from cilab.gen.jacobian import Decode, check_keep, check_norm, truncated_noise
@@ -93,20 +95,49 @@ class RealReference:
 def real_reference(
     clf: LoadedClassifier, dataset: str = "mnist", data_dir: str | None = None
 ) -> RealReference:
-    """Classifier features and pixels of the real training and test sets."""
+    """Classifier features and pixels of the real training and test sets.
+
+    The classifier's part (its features of 70,000 images, most of this function's time) is
+    cached in `$CILAB_CACHE/references/<dataset>-<classifier id>-<data hash>.npz`: keyed by the
+    weights and the images themselves, so another judge or another copy of the data never
+    reads it, and an evaluation with the cache gives the same numbers as one without.
+    """
     train, test = load_mnist("train", dataset, data_dir), load_mnist("test", dataset, data_dir)
+    path = reference_dir() / f"{dataset}-{clf.id}-{_data_hash(train, test)}.npz"
+    judged = cached_arrays(path, lambda: _judge_real(clf, train, test), JUDGED_REAL)
+    pixels = train.images.reshape(len(train.images), -1).float().div(255).numpy()
+    return RealReference(clf.id, **judged, train_pixels=pixels, test_images=test.images)
+
+
+JUDGED_REAL = ("train_mu", "train_cov", "class_mu", "class_cov", "pr_features", "test_features",
+               "test_predicted")  # fmt: skip
+
+
+def _judge_real(clf: LoadedClassifier, train: Any, test: Any) -> dict[str, np.ndarray]:
+    """What the classifier makes of the real images: the `JUDGED_REAL` arrays."""
     train_probs, train_feats = classify(clf.model, train.images)
     test_probs, test_feats = classify(clf.model, test.images)
     pick = _subset(len(train_feats), PR_REAL_IMAGES, REAL_SUBSET_STREAM)
     mu, cov = feature_stats(train_feats)
-    class_mu, class_cov = class_feature_stats(
-        train_feats, train.labels.numpy(), train_probs.shape[1]
-    )
-    pixels = train.images.reshape(len(train_feats), -1).float().div(255).numpy()
-    return RealReference(
-        clf.id, mu, cov, class_mu, class_cov, train_feats[pick], pixels, test.images, test_feats,
-        test_probs.argmax(1),
-    )  # fmt: skip
+    labels = train.labels.numpy()
+    class_mu, class_cov = class_feature_stats(train_feats, labels, train_probs.shape[1])
+    return {"train_mu": mu, "train_cov": cov, "class_mu": class_mu, "class_cov": class_cov,
+            "pr_features": train_feats[pick], "test_features": test_feats,
+            "test_predicted": test_probs.argmax(1)}  # fmt: skip
+
+
+def reference_dir() -> Path:
+    """`$CILAB_CACHE/references` (default `~/.cache/cilab/references`)."""
+    return classifier_dir().parent / "references"
+
+
+def _data_hash(*splits: Any) -> str:
+    """A short hash of the splits' images and labels: the cache key of what was judged."""
+    h = hashlib.blake2b(digest_size=8)
+    for split in splits:
+        h.update(split.images.numpy().tobytes())
+        h.update(split.labels.numpy().tobytes())
+    return h.hexdigest()
 
 
 def sample_metrics(
