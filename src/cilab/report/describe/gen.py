@@ -128,6 +128,64 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
     return rows
 
 
+def _likelihood_rows(
+    metrics: dict[str, Any], model: str, binarize: str, two_d_grey: bool
+) -> list[MetricRow]:
+    """An AE's or VAE's test-set rows; anchored to the exercise's numbers only for the 2-D
+    grey-level setting they were published for, to the binarized NLLs only when binarized."""
+    rows: list[MetricRow] = []
+    if model == "vae":
+        v = num(metrics.get("test_neg_elbo"))
+        rows.append(
+            MetricRow.of(
+                "test −ELBO (nats)",
+                v,
+                A.VAE2D_NEG_ELBO if two_d_grey else None,
+                A.VAE2D_NEG_ELBO_REFS if two_d_grey else (),
+            )
+        )
+    if "test_recon" in metrics:
+        v = num(metrics["test_recon"])
+        refs = A.AE2D_RECON_REFS if model == "ae" and two_d_grey else ()
+        rows.append(MetricRow.of("test reconstruction (nats)", v, None, refs))
+    if model == "vae":
+        v = num(metrics.get("test_kl"))
+        rows.append(MetricRow.of("test KL (nats)", v))
+    if "test_nll_iw" in metrics:
+        v, sem = num(metrics["test_nll_iw"]), num(metrics.get("test_nll_iw_sem"))
+        k, n = metrics.get("iw_samples"), metrics.get("iw_images")
+        target, refs, note = None, A.VAE_GREY_NLL_REFS, f"K = {k}, {n} test images"
+        if binarize == "dynamic":
+            target, refs = A.VAE_BINARY_NLL, A.VAE_BINARY_NLL_REFS
+            if k != 5000 or n != 10_000:
+                note += "; the anchors use K = 5000 on all 10,000 images"
+        elif binarize == "static":
+            refs = A.VAE_STATIC_NLL_REFS
+        text = fmt(v) + (f" ± {fmt(sem)}" if sem is not None else "")
+        rows.append(MetricRow("importance-weighted NLL (nats)", v, text, target, refs, note=note))
+    if "knn_accuracy" in metrics:
+        v = num(metrics["knn_accuracy"])
+        refs = (A.KNN_REFS_VAE if model == "vae" else A.KNN_REFS_AE) if two_d_grey else ()
+        rows.append(MetricRow.of("5-NN accuracy of latent codes", v, None, refs))
+    return rows
+
+
+#: The figures a generative run may hold, in the order the report shows them.
+GEN_FIGURES = (
+    ("latent_scatter.png", "latent codes of the test set, coloured by digit"),
+    ("manifold.png", "decoded grid over the 2-D latent space (the manifold)"),
+    ("samples.png", "samples decoded from prior draws z ~ N(0, I)"),
+    ("reconstructions.png", "test digits (top) and their reconstructions"),
+    ("sample_grid.png", "100 of the samples the classifier judged"),
+    ("critic_extremes.png", "the samples its discriminator finds least and most real"),
+    ("jacobian_extremes.png", "the samples its generator stretches least and most"),
+    ("fd_by_class.png", "the Fréchet distance digit by digit, against the real floor"),
+    ("code_grid.png", "ten samples of each value of its categorical code, a row each"),
+    ("continuous_grid.png", "ten latents swept along each continuous code, -2 to 2"),
+    ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
+)
+
+
 def describe_gen(found: Found, root: Path) -> RunView:
     run = found.path
     config = dict_json(run / "config.json")
@@ -141,41 +199,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
     binarize = str(config.get("binarize", "none"))
     two_d_grey = config.get("latent_dim") == 2 and binarize == "none"
     if metrics:
-        if model == "vae":
-            v = num(metrics.get("test_neg_elbo"))
-            view.metrics.append(
-                MetricRow.of(
-                    "test −ELBO (nats)",
-                    v,
-                    A.VAE2D_NEG_ELBO if two_d_grey else None,
-                    A.VAE2D_NEG_ELBO_REFS if two_d_grey else (),
-                )
-            )
-        if "test_recon" in metrics:
-            v = num(metrics["test_recon"])
-            refs = A.AE2D_RECON_REFS if model == "ae" and two_d_grey else ()
-            view.metrics.append(MetricRow.of("test reconstruction (nats)", v, None, refs))
-        if model == "vae":
-            v = num(metrics.get("test_kl"))
-            view.metrics.append(MetricRow.of("test KL (nats)", v))
-        if "test_nll_iw" in metrics:
-            v, sem = num(metrics["test_nll_iw"]), num(metrics.get("test_nll_iw_sem"))
-            k, n = metrics.get("iw_samples"), metrics.get("iw_images")
-            target, refs, note = None, A.VAE_GREY_NLL_REFS, f"K = {k}, {n} test images"
-            if binarize == "dynamic":
-                target, refs = A.VAE_BINARY_NLL, A.VAE_BINARY_NLL_REFS
-                if k != 5000 or n != 10_000:
-                    note += "; the anchors use K = 5000 on all 10,000 images"
-            elif binarize == "static":
-                refs = A.VAE_STATIC_NLL_REFS
-            text = fmt(v) + (f" ± {fmt(sem)}" if sem is not None else "")
-            view.metrics.append(
-                MetricRow("importance-weighted NLL (nats)", v, text, target, refs, note=note)
-            )
-        if "knn_accuracy" in metrics:
-            v = num(metrics["knn_accuracy"])
-            refs = (A.KNN_REFS_VAE if model == "vae" else A.KNN_REFS_AE) if two_d_grey else ()
-            view.metrics.append(MetricRow.of("5-NN accuracy of latent codes", v, None, refs))
+        view.metrics += _likelihood_rows(metrics, model, binarize, two_d_grey)
         view.metrics += _sample_rows(metrics, judged=model == "dcgan")
     elif records:
         view.metrics += _provisional_gen(model, records[-1], two_d_grey, binarize)
@@ -183,22 +207,7 @@ def describe_gen(found: Found, root: Path) -> RunView:
             f"Not evaluated yet: the numbers are the last epoch's validation values. "
             f"Test metrics and figures: `cilab gen eval {config.get('out', view.name)}`."
         )
-    view.figures = existing(
-        run,
-        (
-            ("latent_scatter.png", "latent codes of the test set, coloured by digit"),
-            ("manifold.png", "decoded grid over the 2-D latent space (the manifold)"),
-            ("samples.png", "samples decoded from prior draws z ~ N(0, I)"),
-            ("reconstructions.png", "test digits (top) and their reconstructions"),
-            ("sample_grid.png", "100 of the samples the classifier judged"),
-            ("critic_extremes.png", "the samples its discriminator finds least and most real"),
-            ("jacobian_extremes.png", "the samples its generator stretches least and most"),
-            ("fd_by_class.png", "the Fréchet distance digit by digit, against the real floor"),
-            ("code_grid.png", "ten samples of each value of its categorical code, a row each"),
-            ("continuous_grid.png", "ten latents swept along each continuous code, -2 to 2"),
-            ("progress.gif", "the 16 fixed-noise samples, epoch by epoch (animated)"),
-        ),
-    )
+    view.figures = existing(run, GEN_FIGURES)
     epochs = sorted((run / "samples").glob("epoch_*.png")) if (run / "samples").is_dir() else []
     if epochs:
         n = epochs[-1].stem.split("_")[-1].lstrip("0") or "0"
