@@ -29,6 +29,72 @@ def _maybe_float(s: str) -> Any:
         return s
 
 
+def _classify_rows(results: dict[str, Any], best: str) -> list[MetricRow]:
+    """The best feature model's AUROC against the exercise's baseline under the same CV (its
+    target), its other scores, the baseline's and the CNN's AUROC."""
+    rows: list[MetricRow] = []
+    base = results.get("baseline", {})
+    base_auroc = num((base.get("auroc") or [None])[0])
+    target = A.Target(">", base_auroc, "exercise baseline, same CV") if base_auroc else None
+    v, shown = fmt_pm(results[best].get("auroc"))
+    rows.append(
+        MetricRow(
+            f"AUROC, best feature model ({best})",
+            v,
+            shown,
+            target,
+            A.COSMO_CLASSIFY_REFS,
+            note="mean ± std over CV folds",
+        )
+    )
+    for key, label in (("auprc", "AUPRC"), ("accuracy", "accuracy")):
+        v, shown = fmt_pm(results[best].get(key))
+        rows.append(MetricRow(f"{label}, {best}", v, shown))
+    if base:
+        v, shown = fmt_pm(base.get("auroc"))
+        rows.append(MetricRow("AUROC, exercise baseline", v, shown))
+    if "cnn" in results:
+        v, shown = fmt_pm(results["cnn"].get("auroc"))
+        rows.append(MetricRow("AUROC, CNN", v, shown, target))
+    return rows
+
+
+def _regress_rows(results: dict[str, Any], best: str) -> list[MetricRow]:
+    """The best model's CV MAE against the constant (median) model, and its query MAE where
+    the truth is known (simulated data)."""
+    rows: list[MetricRow] = []
+    v, shown = fmt_pm(results[best].get("cv_mae"))
+    const = num((results.get("constant", {}).get("cv_mae") or [None])[0])
+    note = f"{const / v:.1f}× better than the constant model" if const and v else ""
+    rows.append(
+        MetricRow(f"CV MAE, best model ({best})", v, shown, None, A.COSMO_REGRESS_REFS, note=note)
+    )
+    if const is not None:
+        rows.append(MetricRow.of("CV MAE, constant (median) model", const))
+    if "query_mae" in results[best]:
+        v = num(results[best]["query_mae"])
+        rows.append(MetricRow.of(f"query MAE ({best}, simulated truth)", v))
+    return rows
+
+
+def _model_run_facts(metrics: dict[str, Any], config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Wall time, feature-extraction speed, the CNN's splits and the worker count of a run."""
+    facts: list[tuple[str, str]] = []
+    if "seconds" in metrics:
+        facts.append(("wall time", duration(num(metrics["seconds"]))))
+    f = metrics.get("features")
+    if isinstance(f, dict) and "images_per_s" in f:
+        speed = f"{f.get('images')} images, {f.get('images_per_s')} images/s"
+        facts.append(("feature extraction", f"{speed}, {f.get('features')} features"))
+    c = metrics.get("cnn")
+    if isinstance(c, dict):
+        each = f"{fmt(c.get('split_seconds'))} s each"
+        facts.append(("CNN", f"{c.get('splits')} splits, {each}, {c.get('epochs')} epochs"))
+    if "workers" in config:
+        facts.append(("workers", str(config["workers"])))
+    return facts
+
+
 def describe_cosmo_model(found: Found, root: Path) -> RunView:
     run = found.path
     task = found.kind.split("-", 1)[1]
@@ -46,43 +112,9 @@ def describe_cosmo_model(found: Found, root: Path) -> RunView:
     )
     view = RunView(found, rel_name(run, root), title, state, text, config=config)
     if task == "classify" and best in results:
-        base = results.get("baseline", {})
-        base_auroc = num((base.get("auroc") or [None])[0])
-        target = A.Target(">", base_auroc, "exercise baseline, same CV") if base_auroc else None
-        v, shown = fmt_pm(results[best].get("auroc"))
-        view.metrics.append(
-            MetricRow(
-                f"AUROC, best feature model ({best})",
-                v,
-                shown,
-                target,
-                A.COSMO_CLASSIFY_REFS,
-                note="mean ± std over CV folds",
-            )
-        )
-        for key, label in (("auprc", "AUPRC"), ("accuracy", "accuracy")):
-            v, shown = fmt_pm(results[best].get(key))
-            view.metrics.append(MetricRow(f"{label}, {best}", v, shown))
-        if base:
-            v, shown = fmt_pm(base.get("auroc"))
-            view.metrics.append(MetricRow("AUROC, exercise baseline", v, shown))
-        if "cnn" in results:
-            v, shown = fmt_pm(results["cnn"].get("auroc"))
-            view.metrics.append(MetricRow("AUROC, CNN", v, shown, target))
+        view.metrics += _classify_rows(results, best)
     elif task == "regress" and best in results:
-        v, shown = fmt_pm(results[best].get("cv_mae"))
-        const = num((results.get("constant", {}).get("cv_mae") or [None])[0])
-        note = f"{const / v:.1f}× better than the constant model" if const and v else ""
-        view.metrics.append(
-            MetricRow(
-                f"CV MAE, best model ({best})", v, shown, None, A.COSMO_REGRESS_REFS, note=note
-            )
-        )
-        if const is not None:
-            view.metrics.append(MetricRow.of("CV MAE, constant (median) model", const))
-        if "query_mae" in results[best]:
-            v = num(results[best]["query_mae"])
-            view.metrics.append(MetricRow.of(f"query MAE ({best}, simulated truth)", v))
+        view.metrics += _regress_rows(results, best)
     table = _results_table(run, "all models (results.csv)")
     if table:
         table.note = str(metrics.get("cv", ""))
@@ -99,29 +131,7 @@ def describe_cosmo_model(found: Found, root: Path) -> RunView:
         ),
     )
     view.commands.append(commands.cosmo_model_run(task, config) if config else "")
-    if "seconds" in metrics:
-        view.facts.append(("wall time", duration(num(metrics["seconds"]))))
-    feats = metrics.get("features")
-    if isinstance(feats, dict) and "images_per_s" in feats:
-        view.facts.append(
-            (
-                "feature extraction",
-                f"{feats.get('images')} images, "
-                f"{feats.get('images_per_s')} images/s, {feats.get('features')} "
-                "features",
-            )
-        )
-    if isinstance(metrics.get("cnn"), dict):
-        c = metrics["cnn"]
-        view.facts.append(
-            (
-                "CNN",
-                f"{c.get('splits')} splits, {fmt(c.get('split_seconds'))} s "
-                f"each, {c.get('epochs')} epochs",
-            )
-        )
-    if "workers" in config:
-        view.facts.append(("workers", str(config["workers"])))
+    view.facts += _model_run_facts(metrics, config)
     view.facts += stamped("finished", run / "metrics.json")
     return view
 
