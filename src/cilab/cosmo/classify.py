@@ -82,7 +82,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def run_classify(cfg: ClassifyConfig, progress: bool = False) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     from cilab.cosmo.plots import roc_pr_figure
@@ -111,72 +111,24 @@ def run_classify(cfg: ClassifyConfig, progress: bool = False) -> dict[str, Any]:
         results += cnn_results
         n_features.update(cnn_features)
     names = list(n_features)  # the table's rows: the feature models, then the CNN's
-    rows, summary, curves, aucs = [], {}, {}, {}
-    oof = {name: np.full(len(y), np.nan) for name in names}
-    for name in names:
-        mine = [r for r in results if r.model == name]
-        acc = [accuracy_score(y[r.test], r.predictions) for r in mine]
-        auroc = [roc_auc_score(y[r.test], r.scores) for r in mine]
-        auprc = [average_precision_score(y[r.test], r.scores) for r in mine]
-        for r in mine:
-            if r.repeat == 0:
-                oof[name][r.test] = r.scores
-        summary[name] = {
-            "accuracy": mean_std(acc), "auroc": mean_std(auroc), "auprc": mean_std(auprc),
-            "features": n_features[name],
-        }  # fmt: skip
-        curves[name] = (y, oof[name])
-        aucs[name] = (summary[name]["auroc"][0], summary[name]["auprc"][0])
-        rows.append([name, summary[name]["features"], *(f"{m:.4f}" for m in _flat(summary[name]))])
+    summary, oof = _score_models(results, names, y, n_features)
     best = max(models, key=lambda n: summary[n]["auroc"][0])
     # family-wise importance of the best model, on its first repeat's held-out folds
     fams, imps = best_model_importances(cfg, results, best, table, X, y, roc_auc_score, "classify")
-    alone = family_alone(cfg, models[best], X, y, splits, table, "classify")
-    alone_rows = [
-        [
-            fam,
-            str(int(table.columns(fam).size)),
-            *(
-                _pm(mean_std(m(y[r.test], r.scores) for r in rs))
-                for m in (roc_auc_score, average_precision_score)
-            ),
-        ]
-        for fam, rs in alone.items()
-    ]
+    alone_rows = _family_rows(family_alone(cfg, models[best], X, y, splits, table, "classify"),
+                              table, y)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", to_dict(cfg))
     write_json(out / "features.json", feat_info)
-    header = [
-        "model",
-        "features",
-        "accuracy_mean",
-        "accuracy_std",
-        "auroc_mean",
-        "auroc_std",
-        "auprc_mean",
-        "auprc_std",
-    ]
-    write_table(out / "results.csv", header, rows)
-    md_rows = [
-        [
-            n,
-            str(summary[n]["features"]),
-            *(_pm(summary[n][m]) for m in ("accuracy", "auroc", "auprc")),
-        ]
-        for n in names
-    ]
-    md = markdown_table(["model", "features", "accuracy", "AUROC", "AUPRC"], md_rows)
     cv_line = f"{cfg.repeats}× repeated stratified {cfg.folds}-fold CV, {len(y)} images"
-    if alone_rows:
-        md += f"\n{best} on one feature family at a time ({cfg.folds}-fold CV, first repeat):\n\n"
-        md += markdown_table(["family", "features", "AUROC", "AUPRC"], alone_rows)
-        write_table(out / "families.csv", ["family", "features", "auroc", "auprc"], alone_rows)
-    atomic_write(out / "results.md", lambda f: f.write(f"{cv_line}\n\n{md}".encode()))
+    _write_tables(out, summary, names, best, alone_rows, cv_line, cfg.folds)
     oof_rows = [
         [ident, int(y[j]), *(f"{oof[n][j]:.6g}" for n in names)]
         for j, ident in enumerate(split.ids)
     ]
     write_table(out / "oof_scores.csv", ["Id", "Actual", *names], oof_rows)
+    curves = {n: (y, oof[n]) for n in names}
+    aucs = {n: (summary[n]["auroc"][0], summary[n]["auprc"][0]) for n in names}
     roc_pr_figure(curves, aucs, out / "roc_pr.png", prevalence=float(y.mean()))
     importance = write_importance(
         out, fams, imps, best, "auroc_drop", "AUROC lost when the family is permuted"
@@ -193,6 +145,63 @@ def run_classify(cfg: ClassifyConfig, progress: bool = False) -> dict[str, Any]:
 
 
 METRICS = ("accuracy", "auroc", "auprc")
+
+
+def _score_models(
+    results: list[FoldResult], names: list[str], y: np.ndarray, n_features: dict[str, int]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per model: accuracy, AUROC and AUPRC as (mean, std) over all folds of all repeats, and
+    the first repeat's out-of-fold scores (one score per image: the ROC curves, oof_scores.csv)."""
+    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+
+    summary: dict[str, Any] = {}
+    oof = {name: np.full(len(y), np.nan) for name in names}
+    for name in names:
+        mine = [r for r in results if r.model == name]
+        for r in mine:
+            if r.repeat == 0:
+                oof[name][r.test] = r.scores
+        summary[name] = {
+            "accuracy": mean_std(accuracy_score(y[r.test], r.predictions) for r in mine),
+            "auroc": mean_std(roc_auc_score(y[r.test], r.scores) for r in mine),
+            "auprc": mean_std(average_precision_score(y[r.test], r.scores) for r in mine),
+            "features": n_features[name],
+        }
+    return summary, oof
+
+
+def _family_rows(
+    alone: dict[str, list[FoldResult]], table: FeatureTable, y: np.ndarray
+) -> list[list[str]]:
+    """The best model on one feature family at a time: family, columns, AUROC, AUPRC."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return [
+        [fam, str(int(table.columns(fam).size)),
+         *(_pm(mean_std(m(y[r.test], r.scores) for r in rs))
+           for m in (roc_auc_score, average_precision_score))]
+        for fam, rs in alone.items()
+    ]  # fmt: skip
+
+
+def _write_tables(
+    out: Path, summary: dict[str, Any], names: list[str], best: str,
+    alone_rows: list[list[str]], cv_line: str, folds: int,
+) -> None:  # fmt: skip
+    """results.csv, results.md and (when the best model was also fit per family)
+    families.csv."""
+    header = ["model", "features", "accuracy_mean", "accuracy_std", "auroc_mean", "auroc_std",
+              "auprc_mean", "auprc_std"]  # fmt: skip
+    rows = [[n, summary[n]["features"], *(f"{m:.4f}" for m in _flat(summary[n]))] for n in names]
+    write_table(out / "results.csv", header, rows)
+    md_rows = [[n, str(summary[n]["features"]), *(_pm(summary[n][m]) for m in METRICS)]
+               for n in names]  # fmt: skip
+    md = markdown_table(["model", "features", "accuracy", "AUROC", "AUPRC"], md_rows)
+    if alone_rows:
+        md += f"\n{best} on one feature family at a time ({folds}-fold CV, first repeat):\n\n"
+        md += markdown_table(["family", "features", "AUROC", "AUPRC"], alone_rows)
+        write_table(out / "families.csv", ["family", "features", "auroc", "auprc"], alone_rows)
+    atomic_write(out / "results.md", lambda f: f.write(f"{cv_line}\n\n{md}".encode()))
 
 
 def cross_validate(
