@@ -34,7 +34,8 @@ from cilab.cosmo.classify import (
     write_importance,
     write_table,
 )
-from cilab.cosmo.cv import mean_std, single_threaded
+from cilab.cosmo.cv import FoldResult, mean_std, single_threaded
+from cilab.cosmo.extract import FeatureTable
 from cilab.cosmo.layout import load_layout
 from cilab.cosmo.models import REGRESSORS, pick
 
@@ -65,7 +66,6 @@ def write_submission(path: Path, ids: tuple[str, ...], pred: np.ndarray) -> None
 
 
 def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
-    from joblib import Parallel, delayed
     from sklearn.model_selection import RepeatedKFold
 
     from cilab.cosmo.plots import scatter_figure
@@ -87,26 +87,9 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     cv = RepeatedKFold(n_splits=cfg.folds, n_repeats=cfg.repeats, random_state=cfg.seed)
     splits = list(cv.split(X))
     results = cross_validate(cfg, models, X, y, splits, table, "regress")
-    summary: dict[str, Any] = {}
-    oof = {name: np.full(len(y), np.nan) for name in models}
-    for name in models:
-        mine = [r for r in results if r.model == name]
-        summary[name] = {
-            "cv_mae": mean_std([np.mean(np.abs(y[r.test] - r.scores)) for r in mine]),
-            "features": int(model_columns(name, table).size),
-        }
-        for r in mine:
-            if r.repeat == 0:
-                oof[name][r.test] = r.scores
+    summary, oof = _score_models(results, models, y, table)
     best = min(models, key=lambda n: summary[n]["cv_mae"][0])
-    # every model refitted on all scored images predicts the query images
-    full = Parallel(n_jobs=cfg.workers)(
-        delayed(_fit_full)(
-            build(cfg.seed), X[:, model_columns(n, table)], y, Xq[:, model_columns(n, qtable)]
-        )
-        for n, build in models.items()
-    )
-    query_pred = dict(zip(models, full, strict=True))
+    query_pred = _predict_query(cfg, models, X, y, table, Xq, qtable)
     truth = None
     if data.query_truth is not None:
         truth = np.array([data.query_truth[i] for i in query.ids])
@@ -122,28 +105,8 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", to_dict(cfg))
     write_json(out / "features.json", {"scored": feat_info, "query": q_info})
-    header = ["model", "features", "cv_mae_mean", "cv_mae_std"] + (
-        ["query_mae"] if truth is not None else []
-    )
-    rows = [
-        [n, s["features"], f"{s['cv_mae'][0]:.4f}", f"{s['cv_mae'][1]:.4f}"]
-        + ([f"{s['query_mae']:.4f}"] if truth is not None else [])
-        for n, s in summary.items()
-    ]
-    write_table(out / "results.csv", header, rows)
-    md_header = ["model", "features", "CV MAE"] + (["query MAE"] if truth is not None else [])
-    md_rows = [
-        [n, str(s["features"]), f"{s['cv_mae'][0]:.3f} ± {s['cv_mae'][1]:.3f}"]
-        + ([f"{s['query_mae']:.3f}"] if truth is not None else [])
-        for n, s in summary.items()
-    ]
     cv_line = f"{cfg.repeats}× repeated {cfg.folds}-fold CV, {len(y)} scored images"
-    text = f"{cv_line}; best: {best}\n\n" + markdown_table(md_header, md_rows)
-    if alone_rows:
-        text += f"\n{best} on one feature family at a time ({cfg.folds}-fold CV, first repeat):\n\n"
-        text += markdown_table(["family", "features", "CV MAE"], alone_rows)
-        write_table(out / "families.csv", ["family", "features", "cv_mae"], alone_rows)
-    atomic_write(out / "results.md", lambda f: f.write(text.encode()))
+    _write_tables(out, summary, best, alone_rows, cv_line, cfg.folds, truth is not None)
     order = data.query_order or query.ids
     index = {i: j for j, i in enumerate(query.ids)}
     write_submission(out / "submission.csv", order, query_pred[best][[index[i] for i in order]])
@@ -158,3 +121,67 @@ def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
     }  # fmt: skip
     write_json(out / "metrics.json", json.loads(json.dumps(metrics)))
     return metrics
+
+
+def _score_models(
+    results: list[FoldResult], models: dict[str, Any], y: np.ndarray, table: FeatureTable
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per model: the MAE as (mean, std) over all folds of all repeats, its feature count, and
+    the first repeat's out-of-fold predictions (the scatter figure)."""
+    summary: dict[str, Any] = {}
+    oof = {name: np.full(len(y), np.nan) for name in models}
+    for name in models:
+        mine = [r for r in results if r.model == name]
+        summary[name] = {
+            "cv_mae": mean_std([np.mean(np.abs(y[r.test] - r.scores)) for r in mine]),
+            "features": int(model_columns(name, table).size),
+        }
+        for r in mine:
+            if r.repeat == 0:
+                oof[name][r.test] = r.scores
+    return summary, oof
+
+
+def _predict_query(
+    cfg: ModelRunConfig, models: dict[str, Any], X: np.ndarray, y: np.ndarray,
+    table: FeatureTable, Xq: np.ndarray, qtable: FeatureTable,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Every model refitted on all scored images, predicting the query images (in parallel)."""
+    from joblib import Parallel, delayed
+
+    full = Parallel(n_jobs=cfg.workers)(
+        delayed(_fit_full)(
+            build(cfg.seed), X[:, model_columns(n, table)], y, Xq[:, model_columns(n, qtable)]
+        )
+        for n, build in models.items()
+    )
+    return dict(zip(models, full, strict=True))
+
+
+def _write_tables(
+    out: Path, summary: dict[str, Any], best: str, alone_rows: list[list[str]], cv_line: str,
+    folds: int, with_truth: bool,
+) -> None:  # fmt: skip
+    """results.csv and results.md (with the query MAE where the truth is known) and, when the
+    best model was also fit per family, families.csv."""
+    header = ["model", "features", "cv_mae_mean", "cv_mae_std"] + (
+        ["query_mae"] if with_truth else []
+    )
+    rows = [
+        [n, s["features"], f"{s['cv_mae'][0]:.4f}", f"{s['cv_mae'][1]:.4f}"]
+        + ([f"{s['query_mae']:.4f}"] if with_truth else [])
+        for n, s in summary.items()
+    ]
+    write_table(out / "results.csv", header, rows)
+    md_header = ["model", "features", "CV MAE"] + (["query MAE"] if with_truth else [])
+    md_rows = [
+        [n, str(s["features"]), f"{s['cv_mae'][0]:.3f} ± {s['cv_mae'][1]:.3f}"]
+        + ([f"{s['query_mae']:.3f}"] if with_truth else [])
+        for n, s in summary.items()
+    ]
+    text = f"{cv_line}; best: {best}\n\n" + markdown_table(md_header, md_rows)
+    if alone_rows:
+        text += f"\n{best} on one feature family at a time ({folds}-fold CV, first repeat):\n\n"
+        text += markdown_table(["family", "features", "CV MAE"], alone_rows)
+        write_table(out / "families.csv", ["family", "features", "cv_mae"], alone_rows)
+    atomic_write(out / "results.md", lambda f: f.write(text.encode()))
