@@ -90,7 +90,11 @@ def test_regress_command_writes_a_submission(tiny_data: Path, tmp_path: Path) ->
     # the best model on each family alone (both candidates are cheap to refit 8 x 3 times)
     assert main([*argv, *cache, "--models", "constant,ridge"]) == 0
     with open(run / "families.csv", newline="") as fh:
-        assert [r["family"] for r in csv.DictReader(fh)][:2] == ["hist10", "finehist"]
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["family", "features", "cv_mae"]
+    assert [r[0] for r in rows[1:3]] == ["hist10", "finehist"]
+    md = (run / "results.md").read_text()
+    assert "on one feature family at a time (" in md and "| family | features | CV MAE |" in md
 
 
 @pytest.mark.parametrize("command", ["classify", "regress"])

@@ -75,6 +75,18 @@ def write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
+def families_section(
+    out: Path, best: str, folds: int, headers: tuple[list[str], list[str]], rows: list[list[str]]
+) -> str:
+    """Write families.csv (csv header `headers[0]`) and return the markdown paragraph on the best
+    model fit to one feature family at a time (table header `headers[1]`); "" when it was not."""
+    if not rows:
+        return ""
+    write_table(out / "families.csv", headers[0], rows)
+    intro = f"\n{best} on one feature family at a time ({folds}-fold CV, first repeat):\n\n"
+    return intro + markdown_table(headers[1], rows)
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -197,10 +209,11 @@ def _write_tables(
     md_rows = [[n, str(summary[n]["features"]), *(_pm(summary[n][m]) for m in METRICS)]
                for n in names]  # fmt: skip
     md = markdown_table(["model", "features", "accuracy", "AUROC", "AUPRC"], md_rows)
-    if alone_rows:
-        md += f"\n{best} on one feature family at a time ({folds}-fold CV, first repeat):\n\n"
-        md += markdown_table(["family", "features", "AUROC", "AUPRC"], alone_rows)
-        write_table(out / "families.csv", ["family", "features", "auroc", "auprc"], alone_rows)
+    md += families_section(
+        out, best, folds,
+        (["family", "features", "auroc", "auprc"], ["family", "features", "AUROC", "AUPRC"]),
+        alone_rows,
+    )  # fmt: skip
     atomic_write(out / "results.md", lambda f: f.write(f"{cv_line}\n\n{md}".encode()))
 
 

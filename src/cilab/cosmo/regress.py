@@ -27,6 +27,7 @@ from cilab.cosmo.classify import (
     _names,
     best_model_importances,
     cross_validate,
+    families_section,
     family_alone,
     features_for,
     markdown_table,
@@ -180,8 +181,8 @@ def _write_tables(
         for n, s in summary.items()
     ]
     text = f"{cv_line}; best: {best}\n\n" + markdown_table(md_header, md_rows)
-    if alone_rows:
-        text += f"\n{best} on one feature family at a time ({folds}-fold CV, first repeat):\n\n"
-        text += markdown_table(["family", "features", "CV MAE"], alone_rows)
-        write_table(out / "families.csv", ["family", "features", "cv_mae"], alone_rows)
+    text += families_section(
+        out, best, folds, (["family", "features", "cv_mae"], ["family", "features", "CV MAE"]),
+        alone_rows,
+    )  # fmt: skip
     atomic_write(out / "results.md", lambda f: f.write(text.encode()))
