@@ -266,3 +266,37 @@ def test_codes_widen_the_generators_input_and_give_the_discriminator_a_code_head
         DCGAN(DCGANConfig(noise_dim=8)).discriminator(gan.generator(z), with_code=True)
     with pytest.raises(ValueError, match="info-codes"):
         DCGANConfig(codes=1)
+
+
+def test_slow_average_moves_with_its_own_decay_and_is_sampled_on_request() -> None:
+    torch.manual_seed(0)
+    gan = DCGAN(average=True, slow_average=True)
+    before = {k: p.clone() for k, p in gan.generator.named_parameters()}
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.add_(1.0)  # the trained weights move away from both averages
+    gan.update_average(0.9, 10_000, slow_decay=0.99)  # past the warm-up: the decays themselves
+    weights = dict(gan.generator.named_parameters())
+    for avg, d in ((gan.generator_avg, 0.9), (gan.generator_avg_slow, 0.99)):
+        for name, p in avg.named_parameters():
+            torch.testing.assert_close(p, d * before[name] + (1 - d) * weights[name])
+
+    def same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+        return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+    assert same(gan.sampling_generator(precise_bn=False), gan.generator_avg)
+    assert same(gan.sampling_generator(precise_bn=False, slow=True), gan.generator_avg_slow)
+    assert not same(gan.generator_avg, gan.generator_avg_slow)
+    # select_weights: which generator eval samples from.
+    slow_avg = gan.generator_avg_slow
+    assert DCGAN(average=True).select_weights("average").generator_avg is not None
+    assert gan.select_weights("slow").generator_avg is slow_avg
+    assert same(gan.select_weights("raw").sampling_generator(precise_bn=False), gan.generator)
+    with pytest.raises(ValueError, match="no slow weight average"):
+        DCGAN(average=True).select_weights("slow")
+    with pytest.raises(ValueError, match="no slow weight average"):
+        DCGAN(average=True).sampling_generator(slow=True)
+    with pytest.raises(ValueError, match="unknown weights 'best'"):
+        DCGAN().select_weights("best")
+    with pytest.raises(ValueError, match="needs the first one"):
+        DCGAN(slow_average=True)

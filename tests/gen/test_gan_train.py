@@ -388,16 +388,23 @@ def test_weight_average_follows_the_generator_and_is_what_samples(small_mnist: P
         cfg_for(small_mnist, tmp_path / "bad", g_ema=1.0)
 
 
-def test_resume_continues_the_weight_average_exactly(small_mnist: Path, tmp_path: Path) -> None:
-    full = train_gan(cfg_for(small_mnist, tmp_path / "full", g_ema=0.99, monitor_samples=0))
-    train_gan(cfg_for(small_mnist, tmp_path / "part", g_ema=0.99, monitor_samples=0, max_steps=4))
+def test_resume_continues_the_weight_averages_exactly(small_mnist: Path, tmp_path: Path) -> None:
+    # Decays below the warm-up's (1 + step) / (10 + step), so the two averages differ at once.
+    opts = dict(g_ema=0.05, g_ema_slow=0.5, monitor_samples=0)
+    full = train_gan(cfg_for(small_mnist, tmp_path / "full", **opts))
+    train_gan(cfg_for(small_mnist, tmp_path / "part", **opts, max_steps=4))
     train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
     a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
-    assert any(k.startswith("generator_avg.") for k in a["model"])
+    assert any(k.startswith("generator_avg_slow.") for k in a["model"])
     assert_same(a["model"], b["model"])
-    cfg, gan = load_gan_run(full.run_dir)  # eval builds the averaged generator back
-    assert cfg.g_ema == 0.99 and gan.generator_avg is not None
+    cfg, gan = load_gan_run(full.run_dir)  # eval builds both averaged generators back
+    assert (cfg.g_ema, cfg.g_ema_slow) == (0.05, 0.5) and gan.generator_avg_slow is not None
     assert_same(gan.state_dict(), a["model"])
+    fast, slow = gan.generator_avg.state_dict(), gan.generator_avg_slow.state_dict()
+    assert any(not torch.equal(fast[k], slow[k]) for k in fast)
+    for bad in (dict(g_ema_slow=0.9), dict(g_ema=0.9, g_ema_slow=0.9), dict(g_ema_slow=-1.0)):
+        with pytest.raises(ValueError, match="g-ema-slow must be"):
+            cfg_for(small_mnist, tmp_path / "bad", **bad)
 
 
 def test_collapse_warnings_name_the_epoch(small_mnist: Path, tmp_path: Path, capsys) -> None:
@@ -420,13 +427,15 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     # Without a classifier, a DCGAN run cannot be judged, and the message says what to do.
     run = tmp_path / "gan"
     gan_args = ["gen", "train", "--model", "dcgan", *data, "--out", str(run), "--epochs", "1",
-                "--batch-size", "32", "--monitor-samples", "50"]  # fmt: skip
+                "--batch-size", "32", "--monitor-samples", "50", "--g-ema", "0.05",
+                "--g-ema-slow", "0.5"]  # fmt: skip
     assert main(["gen", "classifier", *data, "--epochs", "2", "--batch-size", "32"]) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "classifier" in out
     assert main(gan_args) == 0
     record = json.loads((run / "metrics.jsonl").read_text())
     assert {"val_fd", "val_class_entropy", "val_classifier_is"} <= record.keys()
+    assert record["val_fd_slow"] != record["val_fd"]  # the slow average, judged beside it
     assert (run / "best.pt").exists()  # chosen by val_fd
     assert main(["gen", "eval", str(run), "--samples", "60"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
@@ -479,6 +488,21 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert 0.5 < jbt["jacobian_kept"] < 1 and jbt["fd"] != metrics["fd"]
     assert main(plain_eval) == 0
     assert json.loads((run / "metrics.json").read_text())["jacobian_kept"] is None
+    # The slow average and the raw generator: other weights, the same noise, recorded as such.
+    for weights in ("slow", "raw"):
+        assert main([*plain_eval, "--weights", weights]) == 0
+        other = json.loads((run / "metrics.json").read_text())
+        assert other["sample_weights"] == weights and other["fd"] != metrics["fd"]
+    no_slow = ["gen", "train", "--model", "dcgan", *data, "--out", str(tmp_path / "plain"),
+               "--max-steps", "1", "--batch-size", "32", "--g-ema", "0.5"]  # fmt: skip
+    assert main(no_slow) == 0
+    capsys.readouterr()
+    assert main(["gen", "eval", str(tmp_path / "plain"), "--weights", "slow"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("plain: this run kept no slow weight average (train with --g-ema-slow)")
+    )
     capsys.readouterr()
     assert main([*plain_eval, "--jacobian-norm", "absolute"]) == 2  # a norm of nothing
     assert "--jacobian-norm chooses the norm of --jacobian-quantile" in capsys.readouterr().err
@@ -522,6 +546,8 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     capsys.readouterr()
     assert main([*eval_args, "--rejection-quantile", "0.9"]) == 2  # no discriminator: likewise
     assert "--rejection-quantile needs a DCGAN run" in capsys.readouterr().err
+    assert main([*eval_args, "--weights", "slow"]) == 2
+    assert "--weights picks a DCGAN's generator; a vae run" in capsys.readouterr().err
     assert not (run / "metrics.json").exists()
     assert main(eval_args) == 0  # no classifier: skipped with a note, the rest as before
     assert "classifier_is" not in json.loads((run / "metrics.json").read_text())

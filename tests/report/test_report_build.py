@@ -253,6 +253,9 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
     for extra, said, flags in (
         ({}, "", ""),
         ({"sample_temperature": 0.5}, "; temperature 0.5", " --temperature 0.5"),
+        ({"sample_weights": "slow"}, "; the slow weight average", " --weights slow"),
+        ({"sample_weights": "raw", "sample_temperature": 0.5},
+         "; no weight average; temperature 0.5", " --temperature 0.5 --weights raw"),
         ({"rejection_quantile": 0.95, "acceptance_rate": 0.7929},
          "; discriminator rejection sampling, Q = 0.95, 79% accepted",
          " --rejection-quantile 0.95"),

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     from cilab.gen.gan_train import GANTrainConfig
     from cilab.gen.jacobian import NORMS
+    from cilab.gen.models.dcgan import WEIGHTS
     from cilab.gen.train import GenTrainConfig
 
     p = cmds.add_parser("train", help="train a model into a run directory")
@@ -122,6 +123,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fast a digit changes for its ink, so bold and thin digits are judged alike) or the "
         "paper's plain norm (default: relative)",
     )  # fmt: skip
+    p.add_argument(
+        "--weights", choices=WEIGHTS, default=WEIGHTS[0],
+        help="DCGAN: which generator samples: the run's own (average: its weight average where "
+        "kept), the slow average of --g-ema-slow, or the trained weights without any average "
+        "(raw), to compare them on one checkpoint (default: average)",
+    )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
     add_device_flag(p)
@@ -203,6 +210,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from cilab.gen.generators import GENERATORS, run_model
     from cilab.gen.jacobian import check_keep
+    from cilab.gen.models.dcgan import WEIGHTS
     from cilab.gen.rejection import check_quantile
     from cilab.gen.sample_eval import check_temperature, evaluate_real
 
@@ -220,6 +228,8 @@ def _eval(args: argparse.Namespace) -> int:
             if getattr(args, flag) is not None:
                 option = "--" + flag.replace("_", "-")
                 raise CilabError(f"{option} filters a generator's samples, not real images")
+        if args.weights != WEIGHTS[0]:
+            raise CilabError("--weights picks a DCGAN's generator; --real judges real images")
         metrics = evaluate_real(args.out, args.classifier, args.dataset, args.data_dir, args.device)
     elif args.run_dir is None:
         raise CilabError("give a RUN_DIR, or --real --out DIR for the real test set")
@@ -228,6 +238,9 @@ def _eval(args: argparse.Namespace) -> int:
         model = run_model(args.run_dir)
         if model not in evaluators:
             raise CilabError(f"{args.run_dir}: cannot evaluate a {model!r} run")
+        if args.weights != WEIGHTS[0] and model != "dcgan":
+            raise CilabError(f"{args.run_dir}: --weights picks a DCGAN's generator; a {model} "
+                             "run has one set of weights")  # fmt: skip
         if args.rejection_quantile is not None and model != "dcgan":
             raise CilabError(f"{args.run_dir}: --rejection-quantile needs a DCGAN run (its "
                              f"discriminator); a {model} run has none")  # fmt: skip
@@ -260,7 +273,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
         args.data_dir, args.temperature, figures=not args.no_figures,
         rejection=args.rejection_quantile, jacobian=args.jacobian_quantile,
-        jacobian_norm=args.jacobian_norm,
+        jacobian_norm=args.jacobian_norm, weights=args.weights,
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -121,6 +122,12 @@ class GANTrainConfig:
         "sample from an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999; 0: off, the tutorial); monitor, grids, checkpoints and eval then use it",
     )
+    g_ema_slow: float = option(
+        0.0,
+        "also keep a second, slower average with this decay (e.g. 0.9999; 0: none), above "
+        "--g-ema's: neither feeds back, so one run compares both on the very same training; "
+        "the monitor logs its numbers as val_*_slow, `gen eval --weights slow` samples from it",
+    )
     r1_gamma: float = option(
         0.0,
         "weight gamma of the R1 penalty gamma/2 * E ||grad_x D(x)||^2 on real images "
@@ -164,6 +171,8 @@ class GANTrainConfig:
             raise ValueError("r1-gamma must be >= 0")
         if not 0.0 <= self.g_ema < 1.0:
             raise ValueError("g-ema must be in [0, 1)")
+        if self.g_ema_slow and not 0.0 < self.g_ema < self.g_ema_slow < 1.0:
+            raise ValueError("g-ema-slow must be 0 (none) or in (g-ema, 1) with g-ema > 0")
         if self.monitor_samples == 1:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
         self.arch()  # the architecture's own checks (dropout, d-width, codes, group size)
@@ -205,7 +214,7 @@ class GANTrainer(EpochTrainer):
         cfg = self.cfg
         # Every training image is used (no validation split): a GAN has no held-out loss.
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
-        self.gan = DCGAN(cfg.arch(), average=cfg.g_ema > 0).to(self.device)
+        self.gan = build_gan(cfg).to(self.device)
         self.bf16 = resolve_bf16(cfg.bf16, self.device)
         # Under torchrun each rank's BatchNorm normalizes over its own slice of the batch. No
         # SyncBatchNorm: torch has none on the CPU, and on CUDA it would make the rank-0-only
@@ -285,7 +294,7 @@ class GANTrainer(EpochTrainer):
         self.opt_d.step()
         self.opt_g.step()
         if cfg.g_ema:
-            self.gan.update_average(cfg.g_ema, self.global_step)
+            self.gan.update_average(cfg.g_ema, self.global_step, cfg.g_ema_slow)
         return {
             "d_loss": d_loss.item(),
             "g_loss": g_loss.item(),
@@ -349,6 +358,15 @@ class GANTrainer(EpochTrainer):
     def validate(self) -> dict[str, float]:
         if self.monitor is None:
             return {}
+        g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
+        z = self.gan.generator.latent(self.cfg.monitor_samples, g)
+        nets = {"": self._sampling_net()}
+        if self.gan.generator_avg_slow is not None:  # the same noise: only the weights differ
+            nets["_slow"] = self._slow_sampling_net()
+        return {f"{k}{suffix}": v for suffix, net in nets.items() for k, v in self._judge(net, z)}
+
+    def _judge(self, net: nn.Module, z: torch.Tensor) -> Iterator[tuple[str, float]]:
+        """The monitor's numbers for the samples `net` draws from latents `z`."""
         from cilab.gen.classifier import classify
         from cilab.gen.sample_metrics import (
             class_entropy,
@@ -357,18 +375,14 @@ class GANTrainer(EpochTrainer):
             inception_score,
         )
 
-        g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
-        z = self.gan.generator.latent(self.cfg.monitor_samples, g)
+        assert self.monitor is not None
         with torch.no_grad():
-            images = torch.cat([self._sampling_net()(zb).add(1).div(2) for zb in z.split(1000)])
+            images = torch.cat([net(zb).add(1).div(2) for zb in z.split(1000)])
         probs, feats = classify(self.monitor.model, images)
-        return {
-            "class_entropy": class_entropy(probs.argmax(1)),
-            "classifier_is": inception_score(probs),
-            "fd": frechet_distance(
-                *feature_stats(feats), self.monitor.real_mu, self.monitor.real_cov
-            ),
-        }
+        yield "class_entropy", class_entropy(probs.argmax(1))
+        yield "classifier_is", inception_score(probs)
+        mu, cov = feature_stats(feats)
+        yield "fd", frechet_distance(mu, cov, self.monitor.real_mu, self.monitor.real_cov)
 
     def _sampling_net(self) -> nn.Module:
         """The eval-mode generator copy samples come from, made once per training step."""
@@ -377,6 +391,11 @@ class GANTrainer(EpochTrainer):
             self._sampler = self.gan.sampling_generator(g, self.cfg.precise_bn)
             self._sampler_step = self.global_step
         return self._sampler
+
+    def _slow_sampling_net(self) -> nn.Module:
+        """The same for the slow weight average (only the monitor samples it)."""
+        g = derived_generator(self.cfg.seed, STREAM_EVAL, BN_STREAM, device=self.device)
+        return self.gan.sampling_generator(g, self.cfg.precise_bn, slow=True)
 
     def best_metric_of(self, record: dict[str, Any]) -> float | None:
         return record.get("val_fd")
@@ -442,6 +461,11 @@ def collapse_warnings(record: dict[str, Any], cfg: GANTrainConfig) -> list[str]:
     return out
 
 
+def build_gan(cfg: GANTrainConfig) -> DCGAN:
+    """The DCGAN a config trains, with the weight averages it keeps."""
+    return DCGAN(cfg.arch(), average=cfg.g_ema > 0, slow_average=cfg.g_ema_slow > 0)
+
+
 def load_gan_run(
     run_dir: str | Path, checkpoint: str = "best", device: torch.device | None = None
 ) -> tuple[GANTrainConfig, DCGAN]:
@@ -454,7 +478,7 @@ def load_gan_run(
         path = run_dir / "last.pt"  # no classifier while training, or stopped before epoch 1
     state = load_checkpoint(path)
     cfg = GANTrainConfig(**state["config"])
-    gan = DCGAN(cfg.arch(), average=cfg.g_ema > 0)
+    gan = build_gan(cfg)
     gan.load_state_dict(state["model"])
     return cfg, gan.to(device or torch.device("cpu")).eval()
 

@@ -3,8 +3,8 @@
 `cilab gen eval` judges any generator the same way, so each model kind gets a loader in
 `GENERATORS` (looked up by the run's config.json `model`) that returns a `RunGenerator`: how to
 draw its latents, how to decode them, and its critic where it has one. `dcgan` samples the
-generator (its averaged weights where kept, precise BatchNorm statistics) and brings its
-discriminator; `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
+generator (its averaged weights where kept, or the `weights` asked for; precise BatchNorm
+statistics) and brings its discriminator; `vae` decodes prior draws z ~ N(0, I) to Bernoulli means.
 """
 
 from __future__ import annotations
@@ -54,10 +54,16 @@ def decode_all(decode: Decode, z: torch.Tensor, batch: int = 1000) -> torch.Tens
     return torch.cat([decode(z[s : s + batch]) for s in range(0, len(z), batch)])
 
 
-def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
+def _dcgan_generator(
+    run_dir: Path, checkpoint: str, device: torch.device, weights: str = "average"
+) -> RunGenerator:
     from cilab.gen.gan_train import load_gan_run
 
     cfg, gan = load_gan_run(run_dir, checkpoint, device)
+    try:
+        gan.select_weights(weights)
+    except ValueError as e:
+        raise CilabError(f"{run_dir}: {e}") from None
 
     def critic(images: torch.Tensor) -> torch.Tensor:  # eval mode: no dropout, fixed SN vectors
         return decode_all(gan.discriminator, images.mul(2).sub(1))  # [0, 1] -> D's [-1, 1]
@@ -71,8 +77,13 @@ def _dcgan_generator(run_dir: Path, checkpoint: str, device: torch.device) -> Ru
     )
 
 
-def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunGenerator:
+def _vae_generator(
+    run_dir: Path, checkpoint: str, device: torch.device, weights: str = "average"
+) -> RunGenerator:
     from cilab.gen.run_eval import load_run
+
+    if weights != "average":
+        raise CilabError(f"{run_dir}: a VAE has one set of weights; --weights is a DCGAN's")
 
     cfg, model = load_run(run_dir, checkpoint, device)  # type: ignore[arg-type]
     decode: Decode = lambda z: torch.sigmoid(model.decode(z))  # noqa: E731 (Bernoulli means)
@@ -83,7 +94,8 @@ def _vae_generator(run_dir: Path, checkpoint: str, device: torch.device) -> RunG
     return RunGenerator(cfg, latent, cfg.latent_dim, lambda _stream: decode, None)
 
 
-GENERATORS: dict[str, Callable[[Path, str, torch.device], RunGenerator]] = {
+# (run_dir, checkpoint, device, weights) -> RunGenerator; weights: see DCGAN.select_weights
+GENERATORS: dict[str, Callable[[Path, str, torch.device, str], RunGenerator]] = {
     "dcgan": _dcgan_generator,
     "vae": _vae_generator,
 }

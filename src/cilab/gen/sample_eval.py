@@ -192,6 +192,7 @@ def evaluate_samples(
     rejection: float | None = None,
     jacobian: float | None = None,
     jacobian_norm: str = "relative",
+    weights: str = "average",
 ) -> dict[str, Any]:
     """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
 
@@ -204,7 +205,8 @@ def evaluate_samples(
     burn-in's (`cilab.gen.jacobian`), before any rejection. With `figures` also writes
     `sample_grid.png` (the first 100 samples), `fd_by_class.png`, for a DCGAN `curves.png`, with
     `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the burn-in
-    draw's extremes).
+    draw's extremes). `weights` picks a DCGAN's generator (`DCGAN.select_weights`), recorded
+    as `sample_weights`.
     """
     check_temperature(temperature)
     from cilab.gen.run_eval import update_metrics
@@ -217,8 +219,8 @@ def evaluate_samples(
             f"{', '.join(sorted(GENERATORS))}"
         )
     dev = resolve_device(device)
-    with stage(f"loaded {run_dir} ({checkpoint})"):
-        gen = GENERATORS[model](run_dir, checkpoint, dev)
+    with stage(f"loaded {run_dir} ({checkpoint}, {weights})"):
+        gen = GENERATORS[model](run_dir, checkpoint, dev, weights)
     cfg, figure_dir = gen.config, run_dir if figures else None
     # All keys always: an evaluation without a filter clears an earlier one's.
     truncated = {"jacobian_quantile": jacobian, "jacobian_norm": None, "jacobian_cap": None,
@@ -244,6 +246,7 @@ def evaluate_samples(
     metrics = {
         **judged,
         "sample_checkpoint": checkpoint,
+        "sample_weights": weights,
         "sample_temperature": temperature,
         **truncated,
         **rejected,

@@ -96,6 +96,8 @@ def gen_eval(run: str, metrics: dict[str, Any]) -> str:
             words += ["--" + key.replace("_", "-"), metrics[key]]
     if metrics.get("jacobian_norm") not in (None, "relative"):
         words += ["--jacobian-norm", metrics["jacobian_norm"]]
+    if metrics.get("sample_weights", "average") != "average":
+        words += ["--weights", metrics["sample_weights"]]
     return shell(words)
 
 

@@ -32,7 +32,9 @@ An exponential moving average of its weights (Yazici et al. 2019, "The Unusual E
 Averaging in GAN Training"; BigGAN and StyleGAN sample from one too) sits nearer the centre of
 the orbit. `generator_avg` holds that average; it is never trained, and when present every
 sample comes from it (with precise BN its statistics are recomputed for the averaged weights,
-which moving-averaged running statistics would not match).
+which moving-averaged running statistics would not match). `generator_avg_slow`
+(`--g-ema-slow`) is an optional second average with a longer memory: since neither feeds back,
+one run judges two decays on the very same training (`gen eval --weights slow`).
 
 A categorical code (`DCGANConfig(codes=K)`, `--info-codes` in training; not in the tutorial;
 InfoGAN, Chen et al. 2016): the generator's input is the Gaussian noise with a one-hot code of K
@@ -71,6 +73,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cilab.core.config import option
+
+WEIGHTS = ("average", "slow", "raw")  # which generator samples: see DCGAN.select_weights
 
 
 @dataclass
@@ -286,23 +290,33 @@ class Discriminator(nn.Module):
 class DCGAN(nn.Module):
     """The generator and the discriminator of one run, saved and loaded together."""
 
-    def __init__(self, cfg: DCGANConfig | None = None, average: bool = False) -> None:
+    def __init__(
+        self, cfg: DCGANConfig | None = None, average: bool = False, slow_average: bool = False
+    ) -> None:
         super().__init__()
         self.cfg = cfg or DCGANConfig()
         self.generator = Generator(self.cfg)
         self.discriminator = Discriminator(self.cfg)
-        # The averaged generator (see the module docstring); a registered submodule, so
-        # checkpoints carry it and a resumed run continues the same average.
+        # The averaged generators (see the module docstring); registered submodules, so
+        # checkpoints carry them and a resumed run continues the same averages. The slow one
+        # is a second average with a longer memory, kept beside the first to compare the two
+        # on one and the same training run (it never feeds back, so it costs one lerp a step).
         self.generator_avg: Generator | None = None
+        self.generator_avg_slow: Generator | None = None
         if average:
             self.generator_avg = copy.deepcopy(self.generator).requires_grad_(False)
+        if slow_average:
+            if not average:
+                raise ValueError("a slow weight average needs the first one (average=True)")
+            self.generator_avg_slow = copy.deepcopy(self.generator).requires_grad_(False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
 
     @torch.no_grad()
-    def update_average(self, decay: float, step: int) -> None:
-        """Move `generator_avg` towards the generator: avg <- d * avg + (1 - d) * weights.
+    def update_average(self, decay: float, step: int, slow_decay: float = 0.0) -> None:
+        """Move `generator_avg` towards the generator: avg <- d * avg + (1 - d) * weights
+        (and `generator_avg_slow` likewise with `slow_decay`, when kept).
 
         d = min(decay, (1 + step) / (10 + step)), TensorFlow's ExponentialMovingAverage with
         num_updates: early on the average follows quickly, instead of remembering the random
@@ -310,20 +324,41 @@ class DCGAN(nn.Module):
         """
         if self.generator_avg is None:
             raise RuntimeError("this DCGAN keeps no weight average (build it with average=True)")
-        d = min(decay, (1 + step) / (10 + step))
-        avg, cur = self.generator_avg, self.generator
-        for a, w in zip(avg.parameters(), cur.parameters(), strict=True):
-            a.lerp_(w, 1.0 - d)
-        for a, b in zip(avg.buffers(), cur.buffers(), strict=True):
-            a.copy_(b)
+        pairs = [(self.generator_avg, decay)]
+        if self.generator_avg_slow is not None:
+            pairs.append((self.generator_avg_slow, slow_decay))
+        for avg, target in pairs:
+            d = min(target, (1 + step) / (10 + step))
+            for a, w in zip(avg.parameters(), self.generator.parameters(), strict=True):
+                a.lerp_(w, 1.0 - d)
+            for a, b in zip(avg.buffers(), self.generator.buffers(), strict=True):
+                a.copy_(b)
+
+    def select_weights(self, which: str) -> DCGAN:
+        """Make `which` generator the one samples come from: "average" (the run's own choice:
+        the average where kept, else the generator), "slow" (the slow average) or "raw" (the
+        trained generator, no average), to compare them on one checkpoint. Returns self."""
+        if which == "slow":
+            if self.generator_avg_slow is None:
+                raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
+            self.generator_avg, self.generator_avg_slow = self.generator_avg_slow, None
+        elif which == "raw":
+            self.generator_avg = None
+        elif which != "average":
+            raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
+        return self
 
     def sampling_generator(
-        self, generator: torch.Generator | None = None, precise_bn: bool = True
+        self, generator: torch.Generator | None = None, precise_bn: bool = True, slow: bool = False
     ) -> Generator:
-        """An eval-mode copy of the generator to sample with (the averaged one when kept):
-        precise BatchNorm statistics (drawn from `generator`), or with `precise_bn=False` the
-        stored moving averages."""
+        """An eval-mode copy of the generator to sample with (the averaged one when kept, the
+        slow average with `slow`): precise BatchNorm statistics (drawn from `generator`), or
+        with `precise_bn=False` the stored moving averages."""
         net = self.generator if self.generator_avg is None else self.generator_avg
+        if slow:
+            if self.generator_avg_slow is None:
+                raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
+            net = self.generator_avg_slow
         if precise_bn:
             return net.with_precise_bn(generator)
         return copy.deepcopy(net).eval()

@@ -47,6 +47,9 @@ def _drawn_otherwise(m: dict[str, Any]) -> list[str]:
     cooled, truncated or rejection-filtered samples is not the generator's own, and must say
     so."""
     parts = []
+    weights = m.get("sample_weights", "average")
+    if weights != "average":
+        parts.append({"slow": "the slow weight average"}.get(weights, "no weight average"))
     t = num(m.get("sample_temperature"))
     if t is not None and t != 1.0:
         parts.append(f"temperature {t:g}")
