@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,22 @@ def test_curves_group_train_and_val_by_family() -> None:
     assert set(series) == {"train_loss", "val_loss", "val_recon", "val_kl"}  # no text, no epoch
     assert plots._select_families(series, None) == ["loss", "recon", "kl"]
     assert plots._select_families(series, ["kl", "val_loss"]) == ["kl", "loss"]
+
+
+def test_gan_curves_draw_the_slow_average_beside_the_monitor(tmp_path: Path, monkeypatch) -> None:
+    from cilab.gen.sample_eval import draw_gan_curves
+
+    lines = [{"epoch": e, "train_d_loss": 1.3, "val_fd": 50.0 / e, "val_fd_slow": 60.0 / e}
+             for e in (1, 2)]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(plots, "plot_curves", lambda records, path, keys: drawn.update(
+        records=records, keys=keys))  # fmt: skip
+    draw_gan_curves(tmp_path)
+    series = plots._series(drawn["records"])  # type: ignore[arg-type]
+    assert series["slow_fd"] == {1.0: 60.0, 2.0: 30.0} and "val_fd_slow" not in series
+    assert drawn["keys"] == ["d_loss", "fd"]
+    assert {k for k in series if plots._split_key(k)[0] == "fd"} == {"val_fd", "slow_fd"}
 
 
 def test_curves_keep_the_last_record_of_a_repeated_epoch() -> None:

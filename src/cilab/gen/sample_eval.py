@@ -332,16 +332,27 @@ def _save_grid(images: torch.Tensor, path: Path, title: str) -> None:
 
 
 def draw_gan_curves(run_dir: Path) -> None:
-    """`curves.png` of a DCGAN run from its metrics.jsonl (losses; the monitor's FD and IS)."""
+    """`curves.png` of a DCGAN run from its metrics.jsonl (losses; the monitor's FD and IS, with
+    the slow weight average's `val_X_slow` drawn as `slow_X` on the same panels)."""
     from cilab.gen import plots
 
     path = run_dir / "metrics.jsonl"
-    records = read_jsonl(path) if path.exists() else []
+    records = [
+        {_slow_as_split(k): v for k, v in r.items()}
+        for r in (read_jsonl(path) if path.exists() else [])
+    ]
     if not records:
         return
     present = {k.split("_", 1)[1] for r in records for k in r if k.startswith(("train_", "val_"))}
     order = ("d_loss", "g_loss", "d_real", "d_fake", "fd", "classifier_is", "class_entropy")
     plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
+
+
+def _slow_as_split(key: str) -> str:
+    """'val_fd_slow' -> 'slow_fd', which the curves draw beside 'val_fd'; other keys unchanged."""
+    if key.startswith("val_") and key.endswith("_slow"):
+        return "slow_" + key[4:-5]
+    return key
 
 
 def draw_fd_by_class(metrics: dict[str, Any], path: Path) -> None:
