@@ -228,6 +228,7 @@ class GANTrainer(EpochTrainer):
         self.discriminator = self.ddp(self.gan.discriminator)
         g = derived_generator(cfg.seed, STREAM_EVAL, FIXED_NOISE_STREAM, device=self.device)
         self.fixed_noise = self._fixed_noise(g)
+        self._samplers: dict[bool, tuple[int, nn.Module]] = {}  # see _sampling_net
         self.monitor = self._load_monitor() if self.env.is_main and cfg.monitor_samples else None
         self.collapse_warnings: list[str] = []
         return len(self.data.train_x)
@@ -362,7 +363,7 @@ class GANTrainer(EpochTrainer):
         z = self.gan.generator.latent(self.cfg.monitor_samples, g)
         nets = {"": self._sampling_net()}
         if self.gan.generator_avg_slow is not None:  # the same noise: only the weights differ
-            nets["_slow"] = self._slow_sampling_net()
+            nets["_slow"] = self._sampling_net(slow=True)
         return {f"{k}{suffix}": v for suffix, net in nets.items() for k, v in self._judge(net, z)}
 
     def _judge(self, net: nn.Module, z: torch.Tensor) -> Iterator[tuple[str, float]]:
@@ -384,18 +385,15 @@ class GANTrainer(EpochTrainer):
         mu, cov = feature_stats(feats)
         yield "fd", frechet_distance(mu, cov, self.monitor.real_mu, self.monitor.real_cov)
 
-    def _sampling_net(self) -> nn.Module:
-        """The eval-mode generator copy samples come from, made once per training step."""
-        if getattr(self, "_sampler_step", None) != self.global_step:
+    def _sampling_net(self, slow: bool = False) -> nn.Module:
+        """The eval-mode generator copy samples come from (the slow average's with `slow`),
+        made once per training step."""
+        step, net = self._samplers.get(slow, (None, None))
+        if step != self.global_step or net is None:
             g = derived_generator(self.cfg.seed, STREAM_EVAL, BN_STREAM, device=self.device)
-            self._sampler = self.gan.sampling_generator(g, self.cfg.precise_bn)
-            self._sampler_step = self.global_step
-        return self._sampler
-
-    def _slow_sampling_net(self) -> nn.Module:
-        """The same for the slow weight average (only the monitor samples it)."""
-        g = derived_generator(self.cfg.seed, STREAM_EVAL, BN_STREAM, device=self.device)
-        return self.gan.sampling_generator(g, self.cfg.precise_bn, slow=True)
+            net = self.gan.sampling_generator(g, self.cfg.precise_bn, slow)
+            self._samplers[slow] = (self.global_step, net)
+        return net
 
     def best_metric_of(self, record: dict[str, Any]) -> float | None:
         return record.get("val_fd")

@@ -339,14 +339,17 @@ class DCGAN(nn.Module):
         the average where kept, else the generator), "slow" (the slow average) or "raw" (the
         trained generator, no average), to compare them on one checkpoint. Returns self."""
         if which == "slow":
-            if self.generator_avg_slow is None:
-                raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
-            self.generator_avg, self.generator_avg_slow = self.generator_avg_slow, None
+            self.generator_avg, self.generator_avg_slow = self._slow_average(), None
         elif which == "raw":
             self.generator_avg = None
         elif which != "average":
             raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
         return self
+
+    def _slow_average(self) -> Generator:
+        if self.generator_avg_slow is None:
+            raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
+        return self.generator_avg_slow
 
     def sampling_generator(
         self, generator: torch.Generator | None = None, precise_bn: bool = True, slow: bool = False
@@ -356,9 +359,7 @@ class DCGAN(nn.Module):
         with `precise_bn=False` the stored moving averages."""
         net = self.generator if self.generator_avg is None else self.generator_avg
         if slow:
-            if self.generator_avg_slow is None:
-                raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
-            net = self.generator_avg_slow
+            net = self._slow_average()
         if precise_bn:
             return net.with_precise_bn(generator)
         return copy.deepcopy(net).eval()
