@@ -55,6 +55,7 @@ PEERS = ROOT / "benchmarks" / "peers"
 DEFAULT_PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BATCH = 256
 KERAS_BATCH = 128
+EPOCH = 60_000  # MNIST training images: the table's seconds per epoch (training steps only)
 
 
 def workers() -> ModuleType:
@@ -175,21 +176,34 @@ def dcgan_flops_line(flops: dict[str, float]) -> str:
     )
 
 
-def matmul_gflops(n: int = 2048, reps: int = 10, threads: int | None = None) -> float:
-    """Best-of-`reps` fp32 n x n matmul rate with `threads` (default: torch's default threads)."""
+def matmul_gflops(
+    n: int = 2048, reps: int = 10, threads: int | None = None, device: str = "cpu"
+) -> float:
+    """Best-of-`reps` fp32 n x n matmul rate with `threads` (default: torch's default threads).
+
+    On CUDA: n = 8192 (2048 is over in microseconds there) and TF32 off, so the reference is the
+    GPU's real fp32 rate, whatever a loop lets cuDNN or cuBLAS do.
+    """
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    cuda = device == "cuda"
+    n = 8192 if cuda else n
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(2):
         a @ b
     best = float("inf")
     for _ in range(reps):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
+    torch.backends.cuda.matmul.allow_tf32 = saved
     return 2 * n**3 / best / 1e9
 
 
@@ -203,6 +217,7 @@ class Model:
     peer_script: Path
     flops: Callable[[str], FlopCounts]  # (data_dir) -> per Loop.flops key, JSON meta
     flops_line: Callable[[dict[str, float]], str] | None = None  # a table header line
+    cuda_loops: tuple[str, ...] = ()  # the default loops of --device cuda (none: CPU only)
 
 
 def _loops(*loops: Loop) -> dict[str, Loop]:
@@ -261,6 +276,25 @@ MODELS: dict[str, Model] = {
             ),
             Loop("cilab", "cilab GANTrainer fit() as committed", "cilab"),
             Loop("cilab-bf16", "cilab with bf16=True (autocast forward passes)", "cilab-bf16"),
+            Loop(
+                "cilab-tf32",
+                "cilab with TF32 matrix products (cuDNN's convs: TF32 already)",
+                "cilab-tf32",
+            ),
+            Loop(
+                "cilab-bf16-cl", "cilab-bf16 with both networks in channels_last", "cilab-bf16-cl"
+            ),
+            Loop("cilab-compile", "cilab with torch.compile of both networks", "cilab-compile"),
+            Loop(
+                "cilab-bf16-compile",
+                "cilab-bf16 with torch.compile of both networks",
+                "cilab-bf16-compile",
+            ),
+            Loop(
+                "cilab-bf16-graphs",
+                "cilab-bf16-compile in mode reduce-overhead (CUDA graphs)",
+                "cilab-bf16-graphs",
+            ),
             Loop("cilab-ddp2", "cilab under torchrun, 2 procs x 1 thread (gloo)", "cilab", 2),
             Loop(
                 "cilab-bf16-ddp2",
@@ -280,6 +314,14 @@ MODELS: dict[str, Model] = {
         peer_script=PEERS / "tf_dcgan.py",
         flops=dcgan_flops,
         flops_line=dcgan_flops_line,
+        cuda_loops=(
+            "plain",
+            "cilab",
+            "cilab-bf16",
+            "cilab-bf16-cl",
+            "cilab-bf16-compile",
+            "cilab-bf16-graphs",
+        ),
     ),
 }
 
@@ -337,6 +379,8 @@ def measure(
             str(args.warmup),
             "--json-out",
             str(out),
+            "--device",
+            args.device,
         ]
         worker = [__file__, "--model", model.name, "--worker", loop.worker, *common]
         paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -375,7 +419,9 @@ def measure(
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    result = workers().run(args.model, args.worker, args.data_dir, args.steps, args.warmup)
+    result = workers().run(
+        args.model, args.worker, args.data_dir, args.steps, args.warmup, args.device
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.json_out).write_text(json.dumps(result))
     return 0
@@ -402,15 +448,17 @@ def summarize(loop: Loop, runs: list[dict], flops: float, peak: float) -> dict[s
 def markdown(model: Model, rows: list[dict], meta: dict, flops: dict[str, float]) -> str:
     base = next((r["img_per_s"]["median"] for r in rows if r["loop"] == "plain"), None)
     lines = [
-        f"{model.title} training throughput, {meta['date']}, {meta['machine']}",
-        f"torch {meta['torch']}, fp32 2048x2048 matmul {meta['matmul_gflops']:.0f} GFLOP/s; "
+        f"{model.title} training throughput, {meta['date']}, {meta['machine']}"
+        + (f", on {meta['gpu']}" if meta.get("gpu") else ""),
+        f"torch {meta['torch']}, fp32 {8192 if meta.get('gpu') else 2048}^2 matmul "
+        f"{meta['matmul_gflops']:,.0f} GFLOP/s; "
         f"{meta['steps']} timed steps after {meta['warmup']} warm-up, {meta['repeats']} repeats"
         f"{', synthetic data' if meta['synthetic'] else ''}",
         *([model.flops_line(flops)] if model.flops_line else []),
         "",
-        "| loop | procs x threads | batch | img/s median | min - max | vs plain | GFLOP/s "
-        "| of matmul |",
-        "|---|---|---|---|---|---|---|---|",
+        "| loop | procs x threads | batch | img/s median | min - max | vs plain | s / epoch "
+        "| GFLOP/s | of matmul |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ips = r["img_per_s"]
@@ -418,9 +466,11 @@ def markdown(model: Model, rows: list[dict], meta: dict, flops: dict[str, float]
         threads = r["threads_per_proc"] or meta.get("threads") or "tf default"
         lines.append(
             f"| {r['loop']} | {r['procs']} x {threads} | {r['batch_size']} | {ips['median']:,.0f} "
-            f"| {ips['min']:,.0f} - {ips['max']:,.0f} | {rel} | {r['gflops']:.1f} "
-            f"| {100 * r['fraction_of_matmul']:.0f}% |"
+            f"| {ips['min']:,.0f} - {ips['max']:,.0f} | {rel} | {EPOCH / ips['median']:,.1f} "
+            f"| {r['gflops']:,.1f} | {100 * r['fraction_of_matmul']:.0f}% |"
         )
+    for name, error in meta.get("failed", {}).items():
+        lines.append(f"\n{name}: FAILED, {error.splitlines()[-1] if error else 'no output'}")
     return "\n".join(lines)
 
 
@@ -484,6 +534,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="interpreter of the venv with tensorflow-cpu (default .venv-bench/bin/python)",
     )
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default $CILAB_DATA)")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the loops train (cuda: dcgan only; default loops "
+        f"{','.join(MODELS['dcgan'].cuda_loops)}; the matmul reference on the GPU too)",
+    )
     p.add_argument("--synthetic", action="store_true", help="random images instead of MNIST")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -500,7 +557,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--warmup must be >= 1")
     model = MODELS[args.model]
     names = args.loops.split(",") if args.loops else None
-    names = names or list(model.quick_loops if args.quick else model.default_loops)
+    cuda = args.device == "cuda"
+    if cuda and not model.cuda_loops:
+        p.error(f"--device cuda: the {args.model} loops run on the CPU only")
+    defaults = model.cuda_loops if cuda else model.default_loops
+    names = names or list(model.quick_loops if args.quick else defaults)
     peer = next(name for name, loop in model.loops.items() if loop.peer)
     if args.peers and peer not in names:
         names.append(peer)
@@ -510,6 +571,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"unknown {args.model} loop(s) {', '.join(unknown)}; "
             f"choose from {', '.join(model.loops)}"
         )
+    cpu_only = [n for n in names if model.loops[n].peer or model.loops[n].procs > 1]
+    if cuda and cpu_only:
+        p.error(f"--device cuda: {', '.join(cpu_only)} run on the CPU only")
     args.loop_names = names
     return args
 
@@ -538,25 +602,35 @@ def main(argv: list[str] | None = None) -> int:
         if any(lp.peer for lp in loops) and ppy is None:
             loops = [lp for lp in loops if not lp.peer]
         started = dt.datetime.now().astimezone()
-        peak_before = matmul_gflops(threads=args.threads)
+        peak_before = matmul_gflops(threads=args.threads, device=args.device)
         runs: dict[str, list[dict]] = {lp.name: [] for lp in loops}
+        failed: dict[str, str] = {}
         for rep in range(args.repeats):
             order = loops if rep % 2 == 0 else loops[::-1]
             for lp in order:
-                r = measure(model, lp, args, data_dir, ppy)
+                if lp.name in failed:
+                    continue
+                try:
+                    r = measure(model, lp, args, data_dir, ppy)
+                except RuntimeError as e:  # one loop's failure (e.g. a compiler) ends only it
+                    failed[lp.name] = str(e)
+                    print(f"repeat {rep + 1}/{args.repeats} {e}", flush=True)
+                    continue
                 runs[lp.name].append(r)
                 print(
                     f"repeat {rep + 1}/{args.repeats} {lp.name}: {r['img_per_s']:,.0f} img/s "
                     f"(load {r['loadavg_1min_before']:.1f})",
                     flush=True,
                 )
-        peak_after = matmul_gflops(threads=args.threads)
+        peak_after = matmul_gflops(threads=args.threads, device=args.device)
         flops, flops_meta = model.flops(data_dir)
     peak = max(peak_before, peak_after)
     meta = {
         "model": model.name,
         "date": started.isoformat(timespec="seconds"),
         "machine": machine(),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "git_commit": git_commit(),
@@ -576,7 +650,8 @@ def main(argv: list[str] | None = None) -> int:
     peer_runs = next((runs[lp.name] for lp in loops if lp.peer), None)
     if peer_runs:
         meta["tensorflow"] = peer_runs[0].get("tensorflow")
-    rows = [summarize(lp, runs[lp.name], flops[lp.flops], peak) for lp in loops]
+    rows = [summarize(lp, runs[lp.name], flops[lp.flops], peak) for lp in loops if runs[lp.name]]
+    meta["failed"] = failed
     print()
     print(markdown(model, rows, meta, flops))
     if args.out:

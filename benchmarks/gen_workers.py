@@ -178,10 +178,12 @@ class TutorialDCGANStep:
     steps; the losses fetched with `.item()`.
     """
 
-    def __init__(self, gan: Any, lr: float = 1e-4) -> None:
+    def __init__(self, gan: Any, lr: float = 1e-4, device: str = "cpu") -> None:
         import torch
         from torch import nn
 
+        self.device = torch.device(device)
+        gan.to(self.device)
         self.generator, self.discriminator = gan.generator, gan.discriminator
         self.noise_dim = gan.cfg.noise_dim
         self.g_params = list(self.generator.parameters())
@@ -194,7 +196,8 @@ class TutorialDCGANStep:
         import torch
 
         bce = self.cross_entropy
-        noise = torch.randn(len(images), self.noise_dim)
+        images = images.to(self.device, non_blocking=True)
+        noise = torch.randn(len(images), self.noise_dim, device=self.device)
         generated = self.generator(noise)
         real_output = self.discriminator(images)
         fake_output = self.discriminator(generated)
@@ -211,7 +214,7 @@ class TutorialDCGANStep:
         return g_loss.item(), d_loss.item()
 
 
-def dcgan_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
+def dcgan_plain(data_dir: str, steps: int, warmup: int, device: str = "cpu") -> dict[str, Any]:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -221,8 +224,9 @@ def dcgan_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
     torch.manual_seed(0)
     images = load_mnist("train", "mnist", data_dir, download=False).images.unsqueeze(1).float()
     images = (images - 127.5) / 127.5  # [-1, 1], the generator's tanh range
-    loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True)
-    train_step = TutorialDCGANStep(DCGAN())
+    cuda = device == "cuda"  # the PyTorch tutorials' GPU recipe: pinned batches, copied async
+    loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True, pin_memory=cuda)
+    train_step = TutorialDCGANStep(DCGAN(), device=device)
     losses: list[tuple[float, float]] = []
 
     def step(batch: list[torch.Tensor]) -> int:
@@ -233,8 +237,28 @@ def dcgan_plain(data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
     return {**result, "final_g_loss": losses[-1][0], "final_d_loss": losses[-1][1]}
 
 
-def dcgan_cilab(data_dir: str, steps: int, warmup: int, bf16: bool) -> dict[str, Any]:
+def dcgan_cilab(
+    data_dir: str, steps: int, warmup: int, device: str = "cpu", variant: str = ""
+) -> dict[str, Any]:
+    """cilab's trainer as committed, with the variant's changes (names joined by '-'):
+
+    - bf16: `bf16=True` (autocast of both forward passes);
+    - tf32: TF32 matrix products (`torch.backends.cuda.matmul`; cuDNN's convolutions use TF32
+      by default already);
+    - cl: both networks' weights in channels_last, so cuDNN picks NHWC kernels;
+    - compile: `torch.compile` of both networks (default mode: inductor's fused kernels);
+    - graphs: the same in mode "reduce-overhead" (the fused kernels replayed as CUDA graphs).
+    """
+    import torch
+
     from cilab.gen.gan_train import GANTrainConfig, GANTrainer
+
+    parts = set(filter(None, variant.split("-")))
+    unknown = parts - {"bf16", "tf32", "cl", "compile", "graphs"}
+    if unknown:
+        raise SystemExit(f"unknown cilab variant part(s) {sorted(unknown)}")
+    if "tf32" in parts:
+        torch.backends.cuda.matmul.allow_tf32 = True
 
     def make(out: str) -> Any:
         cfg = GANTrainConfig(
@@ -245,11 +269,18 @@ def dcgan_cilab(data_dir: str, steps: int, warmup: int, bf16: bool) -> dict[str,
             batch_size=BATCH,
             monitor_samples=0,
             checkpoint_every=0,
-            device="cpu",
+            device=device,  # type: ignore[arg-type]
             seed=0,
-            bf16=bf16,
+            bf16="bf16" in parts,
         )
-        return GANTrainer(cfg)
+        trainer = GANTrainer(cfg)
+        if "cl" in parts:
+            trainer.gan.to(memory_format=torch.channels_last)  # in place: optimizers keep them
+        if parts & {"compile", "graphs"}:
+            mode = "reduce-overhead" if "graphs" in parts else None
+            trainer.generator = torch.compile(trainer.generator, mode=mode)
+            trainer.discriminator = torch.compile(trainer.discriminator, mode=mode)
+        return trainer
 
     return timed_fit(make, warmup)
 
@@ -286,27 +317,30 @@ def counted_dcgan_flops(data_dir: str, batch: int = 32) -> dict[str, float]:
 
 
 # -- dispatch --------------------------------------------------------------------------------
-WORKERS: dict[str, dict[str, Callable[[str, int, int], dict[str, Any]]]] = {
+Worker = Callable[[str, int, int, str], dict[str, Any]]  # (data_dir, steps, warmup, device)
+WORKERS: dict[str, dict[str, Worker]] = {
     "vae": {
-        "plain": vae_plain,
-        "cilab": vae_cilab,
-        "cilab-stock": lambda d, s, w: vae_cilab(d, s, w, stock=True),
-        "cilab-bf16": lambda d, s, w: vae_cilab(d, s, w, bf16=True),
+        "plain": lambda d, s, w, dev: vae_plain(d, s, w),
+        "cilab": lambda d, s, w, dev: vae_cilab(d, s, w),
+        "cilab-stock": lambda d, s, w, dev: vae_cilab(d, s, w, stock=True),
+        "cilab-bf16": lambda d, s, w, dev: vae_cilab(d, s, w, bf16=True),
     },
-    "dcgan": {
-        "plain": dcgan_plain,
-        "cilab": lambda d, s, w: dcgan_cilab(d, s, w, bf16=False),
-        "cilab-bf16": lambda d, s, w: dcgan_cilab(d, s, w, bf16=True),
-    },
+    "dcgan": {"plain": dcgan_plain},  # and cilab[-variant]: see `run`
 }
 
 
-def run(model: str, worker: str, data_dir: str, steps: int, warmup: int) -> dict[str, Any]:
+def run(
+    model: str, worker: str, data_dir: str, steps: int, warmup: int, device: str = "cpu"
+) -> dict[str, Any]:
     """One measurement, in this process: images, seconds, cpu_s, threads, ..., img_per_s."""
-    try:
-        fn = WORKERS[model][worker]
-    except KeyError:
-        raise SystemExit(f"unknown worker {worker!r} for model {model!r}") from None
-    result = fn(data_dir, steps, warmup)
+    if model == "vae" and device != "cpu":
+        raise SystemExit("the VAE loops run on the CPU only (--device cpu)")
+    fn = WORKERS.get(model, {}).get(worker)
+    if fn is None and model == "dcgan" and worker.split("-")[0] == "cilab":
+        variant = worker.removeprefix("cilab").lstrip("-")
+        fn = lambda d, s, w, dev: dcgan_cilab(d, s, w, dev, variant)  # noqa: E731
+    if fn is None:
+        raise SystemExit(f"unknown worker {worker!r} for model {model!r}")
+    result = fn(data_dir, steps, warmup, device)
     result["img_per_s"] = result["images"] / result["seconds"]
-    return result
+    return {**result, "device": device}
