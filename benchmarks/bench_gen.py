@@ -291,6 +291,11 @@ MODELS: dict[str, Model] = {
                 "cilab-bf16-compile",
             ),
             Loop(
+                "cilab-graphs",
+                "cilab with torch.compile in mode reduce-overhead (CUDA graphs)",
+                "cilab-graphs",
+            ),
+            Loop(
                 "cilab-bf16-graphs",
                 "cilab-bf16-compile in mode reduce-overhead (CUDA graphs)",
                 "cilab-bf16-graphs",

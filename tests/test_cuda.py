@@ -39,6 +39,17 @@ def fp32_only() -> Iterator[None]:
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+@pytest.fixture
+def deterministic_cudnn() -> Iterator[None]:
+    """cuDNN's deterministic algorithms: without them a backward may sum in another order from
+    one run to the next, and Adam turns those roundings into visible differences (the resume
+    test below failed once in two lent sessions, at decoder.stem.0.weight)."""
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    yield
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
 def test_auto_picks_cuda_and_bf16() -> None:
     device = resolve_device("auto")
     assert device.type == "cuda"
@@ -59,7 +70,14 @@ def test_vae_loss_and_gradients_match_the_cpu(arch: str, fp32_only: None) -> Non
     out_gpu.loss.backward()
     assert out_gpu.loss.item() == pytest.approx(out_cpu.loss.item(), rel=1e-5)
     for (name, p_cpu), p_gpu in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
-        torch.testing.assert_close(p_gpu.grad.cpu(), p_cpu.grad, rtol=1e-3, atol=1e-4, msg=name)
+        # A bias gradient sums ~5·10^4 terms per entry: its rounding error follows the tensor's
+        # largest entries (33.8 for the wide decoder's body.4.bias), not each small entry.
+        scale = max(1.0, p_cpu.grad.abs().max().item())
+        diff = (p_gpu.grad.cpu() - p_cpu.grad).abs().max().item()
+        msg = f"{name}: max |diff| {diff:.3g}, max |grad| {scale:.3g}"
+        torch.testing.assert_close(
+            p_gpu.grad.cpu(), p_cpu.grad, rtol=1e-3, atol=1e-4 * scale, msg=msg
+        )
 
 
 def test_vae_trains_on_cuda_and_its_run_evaluates_on_the_cpu(
@@ -80,7 +98,9 @@ def test_vae_trains_on_cuda_and_its_run_evaluates_on_the_cpu(
     )
 
 
-def test_vae_resume_on_cuda_matches_an_uninterrupted_run(tiny_mnist: Path, tmp_path: Path) -> None:
+def test_vae_resume_on_cuda_matches_an_uninterrupted_run(
+    tiny_mnist: Path, tmp_path: Path, deterministic_cudnn: None
+) -> None:
     def cfg(out: str, **kw: object) -> GenTrainConfig:
         return GenTrainConfig(data_dir=str(tiny_mnist), out=str(tmp_path / out), epochs=2,
                               batch_size=64, val_size=128, device="cuda", **kw)  # fmt: skip
@@ -90,18 +110,19 @@ def test_vae_resume_on_cuda_matches_an_uninterrupted_run(tiny_mnist: Path, tmp_p
     train(cfg("part"), resume=True, typed={"epochs"})
     full = load_checkpoint(tmp_path / "full/last.pt")["model"]
     part = load_checkpoint(tmp_path / "part/last.pt")["model"]
-    for k in full:  # cuDNN may sum in another order run to run: equal up to rounding
+    for k in full:  # equal up to rounding (cuBLAS, the optimizer's fused kernels)
         torch.testing.assert_close(part[k], full[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
-@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("bf16", [False, True, None])
 def test_dcgan_step_on_cuda_moves_every_weight(
-    tiny_mnist: Path, tmp_path: Path, bf16: bool
+    tiny_mnist: Path, tmp_path: Path, bf16: bool | None
 ) -> None:
     cfg = GANTrainConfig(data_dir=str(tiny_mnist), out=str(tmp_path / "g"), epochs=1,
                          batch_size=32, device="cuda", bf16=bf16, g_ema=0.9,
                          monitor_samples=0)  # fmt: skip
     trainer = GANTrainer(cfg)
+    assert trainer.bf16 == bool(bf16)  # auto (None) is fp32 on CUDA: faster for this model
     before = {k: v.detach().clone() for k, v in trainer.gan.named_parameters()}
     values = trainer.train_step(torch.arange(32))
     assert all(np.isfinite(v) for v in values.values())

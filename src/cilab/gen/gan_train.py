@@ -150,7 +150,8 @@ class GANTrainConfig:
         None,
         "bf16 autocast of both networks' forward passes (losses, weights and optimizer state "
         "stay fp32); default: on where bf16 is fast (CPUs with AMX or AVX512-BF16: 1.6-1.9x "
-        "the fp32 step; CUDA GPUs), else off",
+        "the fp32 step), else off; off on CUDA GPUs too, where the step is launch-bound and "
+        "bf16 ran at 0.67x the fp32 speed (H200)",
     )
     log_every: int = option(20, "steps between TensorBoard step scalars")
 
@@ -215,7 +216,10 @@ class GANTrainer(EpochTrainer):
         # Every training image is used (no validation split): a GAN has no held-out loss.
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
         self.gan = build_gan(cfg).to(self.device)
-        self.bf16 = resolve_bf16(cfg.bf16, self.device)
+        # "auto" stays fp32 on CUDA: this small model is launch-bound there, and autocast's
+        # casts cost more than its bf16 convolutions save (H200: 0.67x the fp32 step, RESULTS.md).
+        cuda = self.device.type == "cuda"
+        self.bf16 = bool(cfg.bf16) if cuda else resolve_bf16(cfg.bf16, self.device)
         # Under torchrun each rank's BatchNorm normalizes over its own slice of the batch. No
         # SyncBatchNorm: torch has none on the CPU, and on CUDA it would make the rank-0-only
         # sampling (precise BN runs the generator in train mode) wait for the other ranks.
@@ -277,7 +281,7 @@ class GANTrainer(EpochTrainer):
             d_objective = d_objective + code_term
         if cfg.r1_gamma:
             r1 = _r1_penalty(real_logits, real)
-            d_objective, extra = d_objective + cfg.r1_gamma / 2 * r1, {**extra, "r1": r1.item()}
+            d_objective, extra = d_objective + cfg.r1_gamma / 2 * r1, {**extra, "r1": r1.detach()}
         self.opt_d.zero_grad(set_to_none=True)
         d_objective.backward(inputs=self.d_params, retain_graph=True)
 
@@ -296,17 +300,20 @@ class GANTrainer(EpochTrainer):
         self.opt_g.step()
         if cfg.g_ema:
             self.gan.update_average(cfg.g_ema, self.global_step, cfg.g_ema_slow)
-        return {
-            "d_loss": d_loss.item(),
-            "g_loss": g_loss.item(),
-            "d_real": torch.sigmoid(real_logits).mean().item(),  # D's belief that reals are real
-            "d_fake": torch.sigmoid(fake_logits).mean().item(),  # ... that fakes are real
+        logged = {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": torch.sigmoid(real_logits).mean(),  # D's belief that reals are real
+            "d_fake": torch.sigmoid(fake_logits).mean(),  # ... that fakes are real
             **extra,
         }
+        # One transfer for all of them: on a GPU each .item() would wait for the queue to drain.
+        values = torch.stack([v.detach().float() for v in logged.values()]).tolist()
+        return dict(zip(logged, values, strict=True))
 
     def _code_term(
         self, z: torch.Tensor, guesses: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """InfoGAN's term, weighted, from the latent `z` [b, width] and the code head's
         `guesses` [b, codes + continuous]: the categorical code's cross-entropy and the
         continuous codes' half squared error (summed over codes, averaged over images); with
@@ -318,15 +325,15 @@ class GANTrainer(EpochTrainer):
             code = z[:, -k:].argmax(1)  # [b]
             code_loss = F.cross_entropy(guesses[:, :k], code)
             term = term + self.cfg.info_weight * code_loss
-            extra["code_loss"] = code_loss.item()
-            extra["code_accuracy"] = (guesses[:, :k].argmax(1) == code).float().mean().item()
+            extra["code_loss"] = code_loss.detach()
+            extra["code_accuracy"] = (guesses[:, :k].argmax(1) == code).float().mean()
         if c:
             target = z[:, continuous_columns(z.shape[1], k, c)]  # [b, c] in [-1, 1]
             sq_error = (guesses[:, k:] - target).pow(2)  # [b, c]
             continuous_loss = 0.5 * sq_error.sum(1).mean()
             term = term + self.cfg.info_continuous_weight * continuous_loss
-            extra["continuous_loss"] = continuous_loss.item()
-            extra["continuous_r2"] = 1.0 - 3.0 * sq_error.mean().item()
+            extra["continuous_loss"] = continuous_loss.detach()
+            extra["continuous_r2"] = 1.0 - 3.0 * sq_error.detach().mean()
         return term, extra
 
     def _set_learning_rates(self) -> None:
