@@ -8,7 +8,7 @@ On the development machine, from the repository root:
 
     python benchmarks/gpu_session.py --stage     # MNIST + the judging classifier into data/
 
-then, with the device tool (data/ is git-ignored, so it must be carried; about 15 MB):
+then, with the device tool (data/ is git-ignored, so it must be carried; about 27 MB):
 
     run(command="python3 benchmarks/gpu_session.py", carry=["data"], timeout_s=600)
 
@@ -122,9 +122,7 @@ class Session:
                           "--out", str(self.runs / run))  # fmt: skip
 
     def bench(self) -> list[str]:
-        flags = "--quick --synthetic --loops plain,cilab" if self.smoke else BENCH
-        if self.smoke:  # the CPU: no --device cuda
-            flags = flags.replace("--device cuda", "")
+        flags = "--quick --synthetic --loops plain,cilab" if self.smoke else BENCH  # smoke: CPU
         json_out = str(self.runs / "bench_dcgan_cuda.json")
         return [sys.executable, "benchmarks/bench_gen.py", *flags.split(), "--out", json_out]
 
@@ -137,12 +135,17 @@ def last_epoch(run_dir: Path) -> dict[str, object] | None:
 
 
 def stage() -> None:
-    """Copy MNIST and the cached judging classifier into data/ for the device machine."""
+    """Copy MNIST, the cached judging classifier and, where `cilab gen eval` has made them, its
+    real-image references (12 MB, saving each eval there the judge's pass over 70,000 images)
+    into data/ for the device machine."""
     from cilab.gen.classifier import classifier_dir  # here only: cilab is installed, not there
+    from cilab.gen.sample_eval import reference_dir
 
     src = Path(os.environ.get("CILAB_DATA") or SHARED_DATA) / "mnist"
     shutil.copytree(src, DATA / "mnist", dirs_exist_ok=True)
     shutil.copytree(classifier_dir(), DATA / "cache" / "classifiers", dirs_exist_ok=True)
+    if reference_dir().is_dir():
+        shutil.copytree(reference_dir(), DATA / "cache" / "references", dirs_exist_ok=True)
     size = sum(f.stat().st_size for f in DATA.rglob("*") if f.is_file()) / 1e6
     print(f"staged {DATA} ({size:.1f} MB): carry ['data'] in the device call")
 
