@@ -64,7 +64,7 @@ def test_dcgan_quick_run_writes_rows_and_the_flop_counts_agree(tmp_path: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "DCGAN training throughput" in proc.stdout and "| loop |" in proc.stdout
     data = json.loads(out.read_text())
-    assert [r["loop"] for r in data["rows"]] == ["plain", "cilab", "cilab-bf16"]
+    assert [r["loop"] for r in data["rows"]] == ["plain", "cilab"]
     meta = data["meta"]
     assert meta["model"] == "dcgan" and meta["synthetic"] is True and meta["steps"] == 5
     flops = meta["train_flops_per_image"]
@@ -74,7 +74,7 @@ def test_dcgan_quick_run_writes_rows_and_the_flop_counts_agree(tmp_path: Path):
     assert flops["tutorial_counted"] == pytest.approx(flops["analytic"], rel=1e-6)
     rows = {r["loop"]: r for r in data["rows"]}
     assert rows["plain"]["train_flops_per_image"] == flops["tutorial_counted"]
-    assert rows["cilab-bf16"]["train_flops_per_image"] == flops["cilab_counted"]
+    assert rows["cilab"]["train_flops_per_image"] == flops["cilab_counted"]
     for row in data["rows"]:
         ips = row["img_per_s"]
         assert 0 < ips["min"] <= ips["median"] <= ips["max"]
@@ -120,9 +120,7 @@ def test_flag_validation():
     assert bench.analytic_train_flops("keras") > bench.analytic_train_flops("cilab") > 0
     with pytest.raises(SystemExit):  # a VAE loop is no DCGAN loop
         bench.parse_args(["--model", "dcgan", "--loops", "cilab-stock"])
-    assert bench.parse_args(["--model", "dcgan", "--quick"]).loop_names == [
-        "plain", "cilab", "cilab-bf16"
-    ]  # fmt: skip
+    assert bench.parse_args(["--model", "dcgan", "--quick"]).loop_names == ["plain", "cilab"]
     assert bench.analytic_dcgan_flops() > 0
 
 
@@ -147,3 +145,20 @@ def test_plain_loop_trains_the_tutorials_stock_layers():
     assert len(layers) == 3 and not any(isinstance(m, FastConvTranspose2d) for m in layers)
     assert model.state_dict().keys() == keys
     assert model.decode(torch.zeros(2, 2)).shape == (2, 1, 28, 28)
+
+
+def test_worker_names_and_devices_are_checked_before_anything_trains():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gen_workers
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit, match="unknown cilab variant part"):
+        gen_workers.run("dcgan", "cilab-bf16-fast", "unused", 1, 1)
+    with pytest.raises(SystemExit, match="CPU only"):
+        gen_workers.run("vae", "cilab", "unused", 1, 1, "cuda")
+    bench = load_script("bench_gen")
+    with pytest.raises(SystemExit):  # the peer and torchrun loops are CPU loops
+        bench.parse_args(["--model", "dcgan", "--device", "cuda", "--loops", "cilab-ddp2"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--model", "vae", "--device", "cuda"])
