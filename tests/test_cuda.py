@@ -43,7 +43,7 @@ def fp32_only() -> Iterator[None]:
 def deterministic_cudnn() -> Iterator[None]:
     """cuDNN's deterministic algorithms: without them a backward may sum in another order from
     one run to the next, and Adam turns those roundings into visible differences (the resume
-    test below failed once in two lent sessions, at decoder.stem.0.weight)."""
+    test below failed in one of two runs on a lent H200, at decoder.stem.0.weight)."""
     saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     yield
