@@ -56,6 +56,8 @@ DEFAULT_PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BATCH = 256
 KERAS_BATCH = 128
 EPOCH = 60_000  # MNIST training images: the table's seconds per epoch (training steps only)
+# Size of the fp32 matmul reference: on CUDA 2048 is over in microseconds, too short to time.
+MATMUL_N = {"cpu": 2048, "cuda": 8192}
 
 
 def workers() -> ModuleType:
@@ -176,20 +178,15 @@ def dcgan_flops_line(flops: dict[str, float]) -> str:
     )
 
 
-def matmul_gflops(
-    n: int = 2048, reps: int = 10, threads: int | None = None, device: str = "cpu"
-) -> float:
-    """Best-of-`reps` fp32 n x n matmul rate with `threads` (default: torch's default threads).
-
-    On CUDA: n = 8192 (2048 is over in microseconds there) and TF32 off, so the reference is the
-    GPU's real fp32 rate, whatever a loop lets cuDNN or cuBLAS do.
-    """
+def matmul_gflops(reps: int = 10, threads: int | None = None, device: str = "cpu") -> float:
+    """Best-of-`reps` fp32 n x n matmul rate, n = `MATMUL_N[device]`, with `threads` (default:
+    torch's default threads). TF32 off, so on CUDA the reference is the GPU's real fp32 rate,
+    whatever a loop lets cuDNN or cuBLAS do."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    cuda = device == "cuda"
-    n = 8192 if cuda else n
+    cuda, n = device == "cuda", MATMUL_N[device]
     saved = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
@@ -456,7 +453,7 @@ def markdown(model: Model, rows: list[dict], meta: dict, flops: dict[str, float]
     lines = [
         f"{model.title} training throughput, {meta['date']}, {meta['machine']}"
         + (f", on {meta['gpu']}" if meta.get("gpu") else ""),
-        f"torch {meta['torch']}, fp32 {8192 if meta.get('gpu') else 2048}^2 matmul "
+        f"torch {meta['torch']}, fp32 {MATMUL_N[meta.get('device', 'cpu')]}^2 matmul "
         f"{meta['matmul_gflops']:,.0f} GFLOP/s; "
         f"{meta['steps']} timed steps after {meta['warmup']} warm-up, {meta['repeats']} repeats"
         f"{', synthetic data' if meta['synthetic'] else ''}",
