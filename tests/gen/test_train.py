@@ -151,3 +151,16 @@ def test_cosine_schedule_follows_the_global_step(tiny_mnist: Path, tmp_path: Pat
     assert seen[0] == pytest.approx(1e-2)  # step 0
     assert seen[8] == pytest.approx(0.5e-2)  # half way
     assert seen[-1] == pytest.approx(0.5e-2 * (1 + math.cos(math.pi * 15 / 16)))
+
+
+def test_training_in_a_log_prints_progress_lines(
+    tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Under nohup or a batch job stderr is no terminal: tqdm stays off and plain lines say how
+    far each epoch is (here one after every step)."""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    monkeypatch.setenv("CILAB_PROGRESS_EVERY", "1e-9")
+    train(cfg_for(tiny_mnist, tmp_path / "r", epochs=1, log_every=1))
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("epoch 1/1: ")]
+    assert [ln.split(" step ")[0] for ln in lines] == [f"epoch 1/1: {i}/8" for i in range(1, 9)]
+    assert "step/s" in lines[0] and "left; loss=" in lines[0]

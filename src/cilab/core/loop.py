@@ -29,13 +29,13 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cilab.core.checkpoint import load_checkpoint, save_checkpoint
 from cilab.core.device import resolve_device
 from cilab.core.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown_distributed
 from cilab.core.errors import CilabError, TrainingDiverged
 from cilab.core.interrupt import StopFlag, graceful_interrupt
+from cilab.core.progress import progress_bar
 from cilab.core.runlog import RunLog, save_config
 from cilab.core.seed import STREAM_PERM, STREAM_STEP, derived_generator, seed_everything
 
@@ -253,10 +253,10 @@ class EpochTrainer(ABC):
 
     def _run_epoch(self, log: RunLog, stop: StopFlag, on_step: Any) -> Status:
         start_time, start_step = time.perf_counter(), self.step_in_epoch
-        bar = tqdm(
+        bar = progress_bar(
             self.batches(start_step), total=self.steps_per_epoch, initial=start_step,
             unit="step", desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", leave=False,
-            disable=None if self.env.is_main else True,
+            show=self.env.is_main,
         )  # fmt: skip
         self.train_mode()
         for idx in bar:

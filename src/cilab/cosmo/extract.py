@@ -25,6 +25,7 @@ import numpy as np
 from cilab.core.chunks import balanced_chunks
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_path, atomic_write
+from cilab.core.progress import progress_bar
 from cilab.cosmo.features import FAMILIES, ImageFeatures
 from cilab.cosmo.layout import image_size, read_image
 
@@ -156,9 +157,7 @@ def extract_features(
     jobs = (delayed(_extract_chunk)(c, fam, keys, cache_dir, size) for c in chunks)
     results = Parallel(n_jobs=workers, return_as="generator")(jobs)
     if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(chunks), unit="chunk", desc="features", leave=False)
+        results = progress_bar(results, total=len(chunks), unit="chunk", desc="features")
     parts = list(results)
     X = np.vstack([p[0] for p in parts])
     seconds = time.perf_counter() - start

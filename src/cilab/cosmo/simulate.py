@@ -28,6 +28,7 @@ from PIL import Image
 
 from cilab.core.errors import CilabError
 from cilab.core.io import atomic_path, atomic_write, write_json
+from cilab.core.progress import progress_bar
 from cilab.cosmo import scores
 from cilab.cosmo.config import SimulateConfig
 from cilab.cosmo.corruptions import choose_corruption, corrupt
@@ -178,9 +179,7 @@ def simulate(cfg: SimulateConfig, progress: bool = False) -> SimulateResult:
     runner = Parallel(n_jobs=cfg.workers, return_as="generator")
     results = runner(jobs)
     if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(batches), unit="batch", desc="simulate", leave=False)
+        results = progress_bar(results, total=len(batches), unit="batch", desc="simulate")
     parts = list(results)
     meta = [row for rows, _ in parts for row in rows]
     seconds = time.perf_counter() - start

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from cilab import __version__
 from cilab.core.errors import DataError
+from cilab.core.progress import progress_bar
 
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 16
@@ -45,7 +46,8 @@ def download_file(
 
     Mirrors are tried in order; if all fail, one `DataError` lists every URL with its reason.
     `timeout` bounds each socket operation (connect and every read), so a stalled server fails
-    instead of hanging. `progress=None` shows a bar only on a terminal. With neither `md5` nor
+    instead of hanging. `progress=None` shows a bar on a terminal and a line a minute in a log
+    (`cilab.core.progress`), True forces tqdm's bar, False shows nothing. With neither `md5` nor
     `sha256` only the length is verified: pass a checksum whenever one is published.
     """
     dest = Path(dest)
@@ -112,15 +114,11 @@ def _transfer(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = _content_length(response)
             received = 0
-            disable = None if progress is None else not progress
-            bar = tqdm(
-                total=length,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=label,
-                disable=disable,
-                leave=False,
+            shown = dict(total=length, unit="B", unit_scale=True, unit_divisor=1024, desc=label)
+            bar = (
+                tqdm(**shown, leave=False)
+                if progress
+                else progress_bar(**shown, leave=False, show=progress is None)
             )
             with bar:
                 while chunk := response.read(_CHUNK):

@@ -32,6 +32,7 @@ from cilab.core.device import resolve_device
 from cilab.core.errors import CilabError
 from cilab.core.io import read_json, write_json
 from cilab.core.loop import cosine_lr, set_lr
+from cilab.core.progress import progress_bar
 from cilab.core.seed import STREAM_PERM, STREAM_STEP, derived_generator, seed_everything
 from cilab.data.mnist import cache_dir, load_mnist
 
@@ -232,8 +233,6 @@ def accuracy(model: MnistClassifier, images_u8: torch.Tensor, labels: torch.Tens
 
 def train_classifier(cfg: ClassifierConfig, progress: bool = True) -> ClassifierResult:
     """Train on the training set, measure test accuracy, store in the cache (see module doc)."""
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)  # initial weights and dropout: torch's global stream
@@ -251,8 +250,8 @@ def train_classifier(cfg: ClassifierConfig, progress: bool = True) -> Classifier
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(y_all), generator=derived_generator(cfg.seed, STREAM_PERM, epoch))
         batches = perm[: steps_per_epoch * cfg.batch_size].view(steps_per_epoch, -1).to(device)
-        bar = tqdm(batches, desc=f"classifier epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=None if progress else True)  # fmt: skip
+        bar = progress_bar(batches, desc=f"classifier epoch {epoch + 1}/{cfg.epochs}",
+                           unit="step", leave=False, show=progress)  # fmt: skip
         for idx in bar:
             if step >= total:
                 break

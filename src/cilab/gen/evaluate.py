@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cilab.core.distributed import DistEnv, all_reduce_sum
+from cilab.core.progress import progress_bar
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.gen.data import to_model_input
 from cilab.gen.objectives import (
@@ -83,16 +84,12 @@ def iw_log_likelihood(
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K. Returns [N].
     Cost: K decoder passes per image; memory: one chunk of K_chunk x batch logits at a time.
     """
-    from tqdm.auto import tqdm
-
     model.eval()
     g = derived_generator(seed, STREAM_EVAL, 200, device=images_u8.device)
     k_chunk = max(1, min(k, MAX_CHUNK_IMAGES // batch_size))
     out = []
     starts = range(0, len(images_u8), batch_size)
-    for start in tqdm(
-        starts, desc=f"IW NLL (K={k})", unit="batch", disable=None if progress else True
-    ):
+    for start in progress_bar(starts, desc=f"IW NLL (K={k})", unit="batch", show=progress):
         x = _eval_input(images_u8[start : start + batch_size])  # [B, 1, 28, 28]
         mu, logvar = model.encode(x)  # [B, D]
         chunk_lse = []

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from tqdm.auto import tqdm
 
 from cilab.core.checkpoint import load_checkpoint
 from cilab.core.chunks import balanced_chunks
 from cilab.core.device import resolve_bf16, resolve_device
 from cilab.core.errors import CilabError, DataError
 from cilab.core.io import read_json, write_json
+from cilab.core.progress import progress_bar
 from cilab.roads.augment import d4, d4_inverse
 from cilab.roads.data import list_images, read_image, read_mask
 from cilab.roads.models import PATCH_OUTPUT, build_torch_model
@@ -301,10 +301,10 @@ def predict_folder(
             delayed(_predict_chunk)(run_dir, c, out, groundtruth, choice, overlays) for c in chunks
         )
         done = Parallel(n_jobs=workers, return_as="generator")(jobs)
-        for _ in tqdm(done, total=len(chunks), unit="chunk", desc="predict", disable=None):
+        for _ in progress_bar(done, total=len(chunks), unit="chunk", desc="predict"):
             pass
     else:
-        for path in tqdm(paths, unit="img", desc="predict", disable=None):
+        for path in progress_bar(paths, unit="img", desc="predict"):
             _predict_one(predictor, path, out, groundtruth, overlays)
     if overlays:  # a figure of the first few, for reports
         shown = [out / "overlay" / f"{p.stem}.png" for p in paths[:MONTAGE_IMAGES]]
