@@ -160,7 +160,12 @@ def test_training_in_a_log_prints_progress_lines(
     far each epoch is (here one after every step)."""
     monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
     monkeypatch.setenv("CILAB_PROGRESS_EVERY", "1e-9")
-    train(cfg_for(tiny_mnist, tmp_path / "r", epochs=1, log_every=1))
-    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("epoch 1/1: ")]
-    assert [ln.split(" step ")[0] for ln in lines] == [f"epoch 1/1: {i}/8" for i in range(1, 9)]
+    train(cfg_for(tiny_mnist, tmp_path / "r", epochs=2, log_every=1))
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.startswith("epoch 1/2: ")]
+    assert [ln.split(" step ")[0] for ln in lines] == [f"epoch 1/2: {i}/8" for i in range(1, 9)]
     assert "step/s" in lines[0] and "left; loss=" in lines[0]
+    # The epoch lines (stdout) say how long the remaining epochs take at this pace.
+    ends = [ln for ln in out.splitlines() if ln.startswith(("epoch 1:", "epoch 2:"))]
+    assert len(ends) == 2 and ends[0].endswith(" left, ~00:00)") and "(1 epoch left" in ends[0]
+    assert "left" not in ends[1]

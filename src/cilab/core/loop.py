@@ -35,7 +35,7 @@ from cilab.core.device import resolve_device
 from cilab.core.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown_distributed
 from cilab.core.errors import CilabError, TrainingDiverged
 from cilab.core.interrupt import StopFlag, graceful_interrupt
-from cilab.core.progress import progress_bar
+from cilab.core.progress import format_interval, progress_bar
 from cilab.core.runlog import RunLog, save_config
 from cilab.core.seed import STREAM_PERM, STREAM_STEP, derived_generator, seed_everything
 
@@ -296,7 +296,7 @@ class EpochTrainer(ABC):
         self.sums.zero_()
         if self.env.is_main:
             log.epoch(record, self.global_step)
-            print_record(record)
+            print_record(record, self.cfg.epochs - self.epoch)
             if metric is not None and metric < self.best_metric:
                 self.best_metric = metric
                 self.save_weights("best.pt", {"best_metric": metric})
@@ -330,6 +330,12 @@ def epoch_batches(
         yield perm[i * batch_size : (i + 1) * batch_size]
 
 
-def print_record(record: dict[str, Any]) -> None:
+def print_record(record: dict[str, Any], epochs_left: int = 0) -> None:
+    """One line per epoch: its float metrics and, while epochs remain, the time they will
+    take at this epoch's pace (`time_s`), for the user who checks a long run's log."""
     shown = [f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)]
-    print(f"epoch {record['epoch']}: " + " ".join(shown), flush=True)
+    line = f"epoch {record['epoch']}: " + " ".join(shown)
+    if epochs_left > 0 and "time_s" in record:
+        eta = format_interval(epochs_left * record["time_s"])
+        line += f" ({epochs_left} epoch{'s' if epochs_left > 1 else ''} left, ~{eta})"
+    print(line, flush=True)

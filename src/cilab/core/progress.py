@@ -37,6 +37,11 @@ def progress_bar(
     return LineProgress(iterable, every=every_seconds(), **kwargs)
 
 
+def format_interval(seconds: float) -> str:
+    """tqdm's H:MM:SS (MM:SS under an hour), for times left."""
+    return tqdm.format_interval(seconds)
+
+
 def every_seconds() -> float:
     """Seconds between progress lines in a log: $CILAB_PROGRESS_EVERY, else 60 (0: none)."""
     raw = os.environ.get(ENV_EVERY, "")
@@ -102,7 +107,7 @@ class LineProgress:
             text += self._count(self.n)
         text += f", {self._count(rate)}/s"
         if self.total and rate > 0:
-            text += f", {tqdm.format_interval(max(self.total - self.n, 0) / rate)} left"
+            text += f", {format_interval(max(self.total - self.n, 0) / rate)} left"
         if self.postfix:
             text += "; " + ", ".join(f"{k}={_short(v)}" for k, v in self.postfix.items())
         return text
