@@ -113,7 +113,8 @@ class LineProgress:
         return text
 
     def _count(self, x: float, total: float | None = None) -> str:
-        """ "1200/1875 step", "3.12 step" or, with unit_scale, "12.0MB/50.0MB"."""
+        """A count, with its total when given: e.g. "1200/1875 step", "3.12 step", or with
+        unit_scale "12.0MB/50.0MB"."""
         if self.unit_scale:
             size = partial(tqdm.format_sizeof, suffix=self.unit,
                            divisor=1024 if self.unit == "B" else 1000)  # fmt: skip

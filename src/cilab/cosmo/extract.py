@@ -157,7 +157,9 @@ def extract_features(
     jobs = (delayed(_extract_chunk)(c, fam, keys, cache_dir, size) for c in chunks)
     results = Parallel(n_jobs=workers, return_as="generator")(jobs)
     if progress:
-        results = progress_bar(results, total=len(chunks), unit="chunk", desc="features")
+        results = progress_bar(
+            results, total=len(chunks), unit="chunk", desc="features", leave=False
+        )
     parts = list(results)
     X = np.vstack([p[0] for p in parts])
     seconds = time.perf_counter() - start

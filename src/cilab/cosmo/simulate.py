@@ -179,7 +179,9 @@ def simulate(cfg: SimulateConfig, progress: bool = False) -> SimulateResult:
     runner = Parallel(n_jobs=cfg.workers, return_as="generator")
     results = runner(jobs)
     if progress:
-        results = progress_bar(results, total=len(batches), unit="batch", desc="simulate")
+        results = progress_bar(
+            results, total=len(batches), unit="batch", desc="simulate", leave=False
+        )
     parts = list(results)
     meta = [row for rows, _ in parts for row in rows]
     seconds = time.perf_counter() - start
