@@ -273,6 +273,9 @@ def test_info_codes_resume_and_evaluate_with_jacobian_truncation(
     clf = LoadedClassifier(MnistClassifier(), "untrained", tmp_path / "none.pt", None)
     judged = judge_codes(gen, 4, clf, torch.Generator().manual_seed(1), tmp_path)
     assert 0.1 <= judged["code_purity"] <= 1 and 1 <= judged["code_classes"] <= 4
+    digits = judged["code_digits"]
+    assert len(digits) == 4 and set(digits) <= set(range(10))
+    assert len(set(digits)) == judged["code_classes"]
     assert judged == judge_codes(gen, 4, clf, torch.Generator().manual_seed(1), None)
     width, height = Image.open(tmp_path / "code_grid.png").size
     assert 1.5 < width / height < 3.5  # 4 rows of 10

@@ -80,9 +80,10 @@ def judge_codes(
     gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
     figures: Path | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """`code_purity` and `code_classes` of `CODE_IMAGES` samples per code value, fresh N(0, I)
-    noise each; with `figures` (the run directory) its code_grid.png, the first ten samples of
-    each code in a row."""
+    """`code_purity`, `code_classes` and `code_digits` (the judge's majority digit of each code,
+    which shows how K != 10 codes share the digits out) of `CODE_IMAGES` samples per code
+    value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
+    first ten samples of each code in a row."""
     decode = gen.decoder(stream)
     code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
     images = decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
@@ -94,7 +95,7 @@ def judge_codes(
         rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
         title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
         plots.plot_samples(rows, figures / CODE_GRID, nrow=10, title=title)
-    return {"code_purity": purity, "code_classes": classes}
+    return {"code_purity": purity, "code_classes": classes, "code_digits": majority.tolist()}
 
 
 def judge_continuous(
