@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from cilab.core.checkpoint import load_checkpoint
 from cilab.core.errors import CilabError, TrainingDiverged
+from cilab.core.loop import print_record
 from cilab.gen.train import GenTrainConfig, GenTrainer, train
 
 
@@ -167,5 +169,18 @@ def test_training_in_a_log_prints_progress_lines(
     assert "step/s" in lines[0] and "left; loss=" in lines[0]
     # The epoch lines (stdout) say how long the remaining epochs take at this pace.
     ends = [ln for ln in out.splitlines() if ln.startswith(("epoch 1:", "epoch 2:"))]
-    assert len(ends) == 2 and ends[0].endswith(" left, ~00:00)") and "(1 epoch left" in ends[0]
+    assert len(ends) == 2 and re.search(r" \(1 epoch left, ~\d\d:\d\d\)$", ends[0])
     assert "left" not in ends[1]
+
+
+def test_epoch_line_ends_with_the_time_the_remaining_epochs_take(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    print_record({"epoch": 2, "loss": 1.5, "time_s": 90.0}, epochs_left=3)
+    print_record({"epoch": 5, "loss": 1.25, "time_s": 1500.0}, epochs_left=45)
+    print_record({"epoch": 50, "loss": 1.0, "time_s": 90.0}, epochs_left=0)
+    assert capsys.readouterr().out.splitlines() == [
+        "epoch 2: loss=1.5 time_s=90 (3 epochs left, ~04:30)",
+        "epoch 5: loss=1.25 time_s=1500 (45 epochs left, ~18:45:00)",
+        "epoch 50: loss=1 time_s=90",
+    ]
