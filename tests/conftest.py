@@ -19,6 +19,19 @@ MNIST_FILES = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n auto` in pyproject.toml) each worker gets its share of the cores:
+    torch's default of one thread per core in every worker would oversubscribe them, and
+    OpenMP's spinning threads then slow every worker down."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        share = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(share)
+        os.environ["OMP_NUM_THREADS"] = str(share)  # for the processes tests start
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the user's data or cache, or tries to reach the internet."""
