@@ -8,6 +8,7 @@ import pytest
 from tqdm.auto import tqdm
 
 from cilab.core import progress as progress_mod
+from cilab.core.errors import CilabError
 from cilab.core.progress import LineProgress, every_seconds, progress_bar
 
 
@@ -75,5 +76,5 @@ def test_interval_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CILAB_PROGRESS_EVERY", "0")
     assert every_seconds() == 0.0
     monkeypatch.setenv("CILAB_PROGRESS_EVERY", "soon")
-    with pytest.raises(ValueError, match="CILAB_PROGRESS_EVERY='soon' is not a number"):
+    with pytest.raises(CilabError, match="CILAB_PROGRESS_EVERY='soon' is not a number"):
         every_seconds()

@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
+from cilab.core.errors import CilabError
+
 ENV_EVERY, DEFAULT_EVERY = "CILAB_PROGRESS_EVERY", 60.0
 
 
@@ -48,7 +50,7 @@ def every_seconds() -> float:
     try:
         every = float(raw) if raw else DEFAULT_EVERY
     except ValueError:
-        raise ValueError(f"{ENV_EVERY}={raw!r} is not a number of seconds") from None
+        raise CilabError(f"{ENV_EVERY}={raw!r} is not a number of seconds") from None
     return max(every, 0.0)
 
 
