@@ -173,6 +173,16 @@ def test_training_in_a_log_prints_progress_lines(
     assert "left" not in ends[1]
 
 
+def test_epoch_line_counts_the_epochs_left_to_max_steps(
+    tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--max-steps 12` of a 5-epoch run (8 steps an epoch) stops in epoch 2: after epoch 1 one
+    epoch is left, not four."""
+    train(cfg_for(tiny_mnist, tmp_path / "r", epochs=5, max_steps=12))
+    ends = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch 1:")]
+    assert len(ends) == 1 and re.search(r" \(1 epoch left, ~\d\d:\d\d\)$", ends[0])
+
+
 def test_epoch_line_ends_with_the_time_the_remaining_epochs_take(
     capsys: pytest.CaptureFixture,
 ) -> None:

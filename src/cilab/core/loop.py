@@ -278,6 +278,15 @@ class EpochTrainer(ABC):
         self._end_epoch(log, start_time, start_step)
         return "max_steps" if self._reached_max_steps() else "finished"
 
+    def epochs_left(self) -> int:
+        """Whole epochs still to run: to `--epochs`, or fewer when `--max-steps` stops sooner
+        (a part epoch counts as one), so the epoch line's time estimate ends where the run does."""
+        left = self.cfg.epochs - self.epoch
+        if self.cfg.max_steps is not None:
+            steps = max(self.cfg.max_steps - self.global_step, 0)
+            left = min(left, -(-steps // self.steps_per_epoch))
+        return left
+
     def _reached_max_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.global_step >= self.cfg.max_steps
 
@@ -296,7 +305,7 @@ class EpochTrainer(ABC):
         self.sums.zero_()
         if self.env.is_main:
             log.epoch(record, self.global_step)
-            print_record(record, self.cfg.epochs - self.epoch)
+            print_record(record, self.epochs_left())
             if metric is not None and metric < self.best_metric:
                 self.best_metric = metric
                 self.save_weights("best.pt", {"best_metric": metric})
