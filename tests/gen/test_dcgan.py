@@ -300,3 +300,46 @@ def test_slow_average_moves_with_its_own_decay_and_is_sampled_on_request() -> No
         DCGAN().select_weights("best")
     with pytest.raises(ValueError, match="needs the first one"):
         DCGAN(slow_average=True)
+
+
+def test_conditional_discriminator_adds_the_projection_on_the_labels_embedding() -> None:
+    """logit(x, y) = head(h) + <embed(y), h>: by hand from the features, for every label; the
+    embedding is spectrally normalized with the rest of D, and a label is required."""
+    cfg = DCGANConfig(noise_dim=8, codes=10, conditional=True, spectral_norm=True, dropout=0.0)
+    d = DCGAN(cfg).discriminator.eval()
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    y = torch.tensor([0, 3, 3, 9, 5, 1])
+    h = d.features(x)
+    expected = d.head(h).squeeze(1) + (d.embed.weight[y] * h).sum(1)
+    torch.testing.assert_close(d(x, labels=y), expected)
+    assert not torch.allclose(d(x, labels=y), d(x, labels=(y + 1) % 10))  # the label matters
+    assert hasattr(d.embed, "parametrizations")
+    assert torch.linalg.matrix_norm(d.embed.weight, ord=2).item() == pytest.approx(1.0, rel=0.2)
+    assert d.code_head is None  # the label is given, not guessed
+    with pytest.raises(ValueError, match="with their labels"):
+        d(x)
+    with pytest.raises(ValueError, match="conditional DCGAN needs codes"):
+        DCGANConfig(conditional=True)
+
+
+def test_conditional_generator_draws_labels_from_its_prior_which_checkpoints_carry() -> None:
+    cfg = DCGANConfig(noise_dim=8, codes=10, conditional=True)
+    gan = DCGAN(cfg, average=True)
+    g = gan.generator
+    torch.testing.assert_close(g.code_prior, torch.full((10,), 0.1))  # until set from the data
+    prior = torch.tensor([0.5, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25])
+    gan.set_code_prior(prior)
+    assert torch.equal(gan.generator_avg.code_prior, prior)  # the average samples alike
+    z = g.latent(8000, torch.Generator().manual_seed(0))
+    assert z.shape == (8000, 18) and torch.equal(z[:, 8:].sum(1), torch.ones(8000))
+    shares = z[:, 8:].mean(0)  # binomial sd <= 0.006
+    torch.testing.assert_close(shares, prior, atol=0.025, rtol=0)
+    state = gan.state_dict()
+    assert torch.equal(state["generator.code_prior"], prior)
+    loaded = DCGAN(cfg, average=True)
+    loaded.load_state_dict(state)
+    assert torch.equal(loaded.generator.code_prior, prior)
+    # Unconditional generators keep no prior: their checkpoints are as before.
+    assert not any("code_prior" in k for k in DCGAN(DCGANConfig(codes=10)).state_dict())
+    with pytest.raises(RuntimeError, match="only a conditional"):
+        DCGAN(DCGANConfig(codes=10)).set_code_prior(prior)

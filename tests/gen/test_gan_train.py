@@ -181,6 +181,79 @@ def test_info_codes_add_the_code_cross_entropy_to_both_networks(
     assert torch.equal(trainer.fixed_noise[:, 100:].sum(1), torch.ones(16))
 
 
+def test_conditional_step_scores_reals_and_fakes_with_their_labels(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """--conditional: fakes' labels are their latents' one-hot code, reals' their own; both
+    networks' gradients are those of the losses of D's projection scores with those labels."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from cilab.gen.gan_train import label_frequencies
+    from cilab.gen.models.dcgan import draw_latent, to_gan_input
+
+    trainer = GANTrainer(cfg_for(small_mnist, tmp_path / "r", dropout=0.0, conditional=True))
+    prior = label_frequencies(trainer.data.train_y, 10)
+    assert prior.sum().item() == pytest.approx(1.0) and prior.min() < prior.max()  # 96 digits
+    assert torch.equal(trainer.gan.generator.code_prior, prior)
+    ref = copy.deepcopy(trainer.gan).train()
+    idx = torch.arange(32)
+    z = draw_latent(32, 100, 10, trainer.step_generator(), prior=prior)  # the step's own latent
+    fake_y, real_y = z[:, 100:].argmax(1), trainer.data.train_y[idx]
+    fake_out = ref.discriminator(ref.generator(z), labels=fake_y)
+    real_out = ref.discriminator(to_gan_input(trainer.data.train_x[idx]), labels=real_y)
+    disc_loss = F.binary_cross_entropy_with_logits(
+        real_out, torch.ones_like(real_out)
+    ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+    gen_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    g_grads = torch.autograd.grad(gen_loss, list(ref.generator.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(disc_loss, list(ref.discriminator.parameters()))
+    values = trainer.train_step(idx)
+    assert set(values) == {"d_loss", "g_loss", "d_real", "d_fake"}  # no code to guess back
+    assert values["d_loss"] == pytest.approx(disc_loss.item(), rel=1e-5)
+    assert trainer.gan.discriminator.embed.weight.grad.abs().sum() > 0
+    for p, expected in zip(trainer.g_params + trainer.d_params, g_grads + d_grads, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+    assert torch.equal(trainer.fixed_noise[:, 100:].argmax(1), torch.arange(16) % 10)
+    with pytest.raises(ValueError, match="pick one"):
+        cfg_for(small_mnist, tmp_path / "bad", conditional=True, info_codes=10)
+
+
+def test_conditional_run_resumes_and_is_judged_label_by_label(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    from cilab.gen.classifier import LoadedClassifier, MnistClassifier, classify
+    from cilab.gen.codes import CODE_IMAGES, judge_codes, with_code
+    from cilab.gen.generators import GENERATORS, decode_all
+
+    opts = dict(conditional=True, g_ema=0.9, collapse_d_loss=100.0, monitor_samples=0)
+    train_gan(cfg_for(small_mnist, tmp_path / "full", **opts))
+    train_gan(cfg_for(small_mnist, tmp_path / "part", max_steps=4, **opts))
+    train_gan(cfg_for(small_mnist, tmp_path / "part"), resume=True, typed=set())
+    a, b = load_checkpoint(tmp_path / "full/last.pt"), load_checkpoint(tmp_path / "part/last.pt")
+    assert_same(a["model"], b["model"])
+    assert "discriminator.embed.weight" in a["model"] and "generator_avg.code_prior" in a["model"]
+    gen = GENERATORS["dcgan"](tmp_path / "full", "last", torch.device("cpu"))
+    assert gen.critic is None  # D needs labels: no rejection sampling
+    z = gen.noise(4000, torch.Generator().manual_seed(0), 1.0)
+    torch.testing.assert_close(  # the training labels' frequencies
+        z[:, 100:].mean(0), a["model"]["generator.code_prior"], atol=0.03, rtol=0
+    )
+    clf = LoadedClassifier(MnistClassifier(), "untrained", tmp_path / "none.pt", None)
+    judged = judge_codes(gen, 10, clf, torch.Generator().manual_seed(1), None, labelled=True)
+    # label_accuracy: the judge's label equals the one asked for, sample by sample.
+    stream = torch.Generator().manual_seed(1)
+    decode = gen.decoder(stream)
+    asked = torch.arange(10).repeat_interleave(CODE_IMAGES)
+    images = decode_all(decode, with_code(gen.noise(len(asked), stream, 1.0), 10, asked))
+    said = classify(clf.model, images)[0].argmax(1)
+    assert judged["label_accuracy"] == pytest.approx((said == asked.numpy()).mean())
+    assert judged["label_accuracy"] <= judged["code_purity"]
+    unlabelled = judge_codes(gen, 10, clf, torch.Generator().manual_seed(1), None)
+    assert "label_accuracy" not in unlabelled
+
+
 def test_continuous_codes_add_their_squared_error_to_both_networks(
     small_mnist: Path, tmp_path: Path
 ) -> None:

@@ -78,24 +78,30 @@ def class_kept(labels: np.ndarray, centre: int) -> float:
 # -- judging a run's codes (`cilab gen eval`) --------------------------------------------------
 def judge_codes(
     gen: RunGenerator, codes: int, clf: LoadedClassifier, stream: torch.Generator,
-    figures: Path | None,
+    figures: Path | None, labelled: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """`code_purity`, `code_classes` and `code_digits` (the judge's majority digit of each code,
     which shows how K != 10 codes share the digits out) of `CODE_IMAGES` samples per code
     value, fresh N(0, I) noise each; with `figures` (the run directory) its code_grid.png, the
-    first ten samples of each code in a row."""
+    first ten samples of each code in a row. When the code is the class label (`labelled`: a
+    conditional run) also `label_accuracy`, the share of samples the judge labels as asked."""
     decode = gen.decoder(stream)
     code = torch.arange(codes).repeat_interleave(CODE_IMAGES)  # [codes * CODE_IMAGES]
     images = decode_all(decode, with_code(gen.noise(len(code), stream, 1.0), codes, code))
     probs, _ = classify(clf.model, images)
-    purity, classes, majority = code_agreement(probs.argmax(1).reshape(codes, CODE_IMAGES))
+    labels = probs.argmax(1).reshape(codes, CODE_IMAGES)  # [codes, CODE_IMAGES]
+    purity, classes, majority = code_agreement(labels)
     if figures is not None:
         from cilab.gen import plots  # matplotlib only when drawing
 
         rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
         title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
         plots.plot_samples(rows, figures / CODE_GRID, nrow=10, title=title)
-    return {"code_purity": purity, "code_classes": classes, "code_digits": majority.tolist()}
+    judged = {"code_purity": purity, "code_classes": classes, "code_digits": majority.tolist()}
+    if labelled:
+        asked = code.numpy().reshape(codes, CODE_IMAGES)
+        judged["label_accuracy"] = float((labels == asked).mean())
+    return judged
 
 
 def judge_continuous(

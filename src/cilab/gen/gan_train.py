@@ -13,6 +13,9 @@ this module says what one GAN step is and what a run writes besides:
   about its samples.
 - With `--g-ema DECAY` every sample above (and `best.pt`'s, and `gen eval`'s) comes from a moving
   average of the generator's weights (`DCGAN.update_average`), updated after each step.
+- With `--conditional` the one-hot code is the digit label and the discriminator judges (image,
+  label) pairs by projection (`cilab.gen.models.dcgan`); fakes' labels follow the training
+  set's label frequencies, which the run stores with the generator.
 - A warning (stderr, with the epoch) when the discriminator's loss collapses towards 0 or the
   generated digits collapse onto few classes.
 """
@@ -44,6 +47,7 @@ from cilab.gen.models.dcgan import DCGAN, DCGANConfig, to_gan_input
 # Sub-streams of STREAM_EVAL; fixed forever so a run's sample grids stay comparable.
 FIXED_NOISE_STREAM, MONITOR_NOISE_STREAM, MONITOR_REAL_STREAM, BN_STREAM = 400, 401, 402, 403
 MONITOR_REAL_IMAGES = 10_000
+CLASSES = 10  # of MNIST and Fashion-MNIST: a conditional run's one-hot width
 
 
 @dataclass
@@ -97,6 +101,13 @@ class GANTrainConfig:
         "give the discriminator a minibatch-std channel over groups of this many images "
         "(ProGAN, Karras et al. 2018): the spread of its features within each group, so a "
         "generator that varies less than the data is visible to it (0: off, the tutorial)",
+    )
+    conditional: bool = option(
+        False,
+        "class-conditional: the generator gets the digit label as a one-hot code and the "
+        "discriminator judges (image, label) pairs by projection (Miyato & Koyama 2018), so "
+        "generated 4s are compared with real 4s; labels are drawn at the training set's "
+        "frequencies (off: the tutorial; not with --info-codes)",
     )
     lr_g: float = option(1e-4, "generator Adam learning rate")
     lr_d: float = option(1e-4, "discriminator Adam learning rate")
@@ -174,9 +185,16 @@ class GANTrainConfig:
             raise ValueError("g-ema must be in [0, 1)")
         if self.g_ema_slow and not 0.0 < self.g_ema < self.g_ema_slow < 1.0:
             raise ValueError("g-ema-slow must be 0 (none) or in (g-ema, 1) with g-ema > 0")
+        if self.conditional and self.info_codes:
+            raise ValueError("conditional and info-codes both use the one-hot code: pick one")
         if self.monitor_samples == 1:
             raise ValueError("monitor-samples must be 0 or >= 2 (a covariance needs two)")
         self.arch()  # the architecture's own checks (dropout, d-width, codes, group size)
+
+    @property
+    def one_hot_codes(self) -> int:
+        """Width of the latent's one-hot code: the InfoGAN codes, or a conditional run's labels."""
+        return self.info_codes or (CLASSES if self.conditional else 0)
 
     def arch(self) -> DCGANConfig:
         return DCGANConfig(
@@ -185,9 +203,10 @@ class GANTrainConfig:
             leaky_slope=self.leaky_slope,
             spectral_norm=self.spectral_norm,
             d_width=self.d_width,
-            codes=self.info_codes,
+            codes=self.one_hot_codes,
             continuous=self.info_continuous,
             minibatch_std=self.minibatch_std,
+            conditional=self.conditional,
         )
 
 
@@ -216,6 +235,8 @@ class GANTrainer(EpochTrainer):
         # Every training image is used (no validation split): a GAN has no held-out loss.
         self.data: GenData = load_gen_data(cfg.dataset, cfg.data_dir, 0, cfg.seed, self.device)
         self.gan = build_gan(cfg).to(self.device)
+        if cfg.conditional:  # a resumed run loads the same frequencies back
+            self.gan.set_code_prior(label_frequencies(self.data.train_y, CLASSES))
         # "auto" stays fp32 on CUDA: this small model is launch-bound there, and autocast's
         # casts cost more than its bf16 convolutions save (H200: 0.67x the fp32 step, RESULTS.md).
         cuda = self.device.type == "cuda"
@@ -241,7 +262,7 @@ class GANTrainer(EpochTrainer):
         """The 16 latents of the per-epoch grids; with codes, code i % K in place i (row by
         row), so the grid shows what each code draws instead of a random selection."""
         z = self.gan.generator.latent(16, stream)
-        k = self.cfg.info_codes
+        k = self.cfg.one_hot_codes
         return with_code(z, k, torch.arange(16) % k) if k else z
 
     def modules(self) -> dict[str, Any]:
@@ -261,18 +282,19 @@ class GANTrainer(EpochTrainer):
         torch.manual_seed(seed + self.env.rank)
         real = to_gan_input(self.data.train_x[idx[self.mine]])  # [b, 1, 28, 28] in [-1, 1]
         real.requires_grad_(cfg.r1_gamma > 0)  # R1 differentiates D's real scores by the input
+        real_y, fake_y = self._labels(idx, z)  # [b] each; None unless conditional
 
         # -- phase 1: discriminator. Real images should score 1, generated ones 0. -------------
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             fake = self.generator(z)  # [b, 1, 28, 28]; its graph is kept for phase 2
             # Two calls, as the tutorial: phase 2 then backpropagates through D on the b fakes
             # only (one call on cat([real, fake]) would carry zero gradients for the b reals).
-            real_logits = self.discriminator(real).float()  # [b]; the losses are fp32
+            real_logits = self.discriminator(real, labels=real_y).float()  # [b]; losses in fp32
             if coded:
-                fake_logits, guesses = self.discriminator(fake, with_code=True)
+                fake_logits, guesses = self.discriminator(fake, with_code=True, labels=fake_y)
                 fake_logits = fake_logits.float()  # [b]
             else:
-                fake_logits = self.discriminator(fake).float()  # [b]
+                fake_logits = self.discriminator(fake, labels=fake_y).float()  # [b]
         d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         d_objective, extra, code_term = d_loss, {}, 0.0
         if coded:
@@ -310,6 +332,15 @@ class GANTrainer(EpochTrainer):
         # One transfer for all of them: on a GPU each .item() would wait for the queue to drain.
         values = torch.stack([v.detach().float() for v in logged.values()]).tolist()
         return dict(zip(logged, values, strict=True))
+
+    def _labels(
+        self, idx: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """A conditional run's labels of this rank's real images and of its fakes (the one-hot
+        code of their latents `z`); (None, None) otherwise."""
+        if not self.cfg.conditional:
+            return None, None
+        return self.data.train_y[idx[self.mine]], z[:, -CLASSES:].argmax(1)
 
     def _code_term(
         self, z: torch.Tensor, guesses: torch.Tensor
@@ -464,6 +495,12 @@ def collapse_warnings(record: dict[str, Any], cfg: GANTrainConfig) -> list[str]:
             f"the first epochs; see samples/epoch_{epoch:03d}.png"
         )
     return out
+
+
+def label_frequencies(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """Each class's share of `labels` [N] -> [classes] float32, summing to 1."""
+    counts = torch.bincount(labels, minlength=classes).float()
+    return counts / counts.sum()
 
 
 def build_gan(cfg: GANTrainConfig) -> DCGAN:

@@ -73,7 +73,7 @@ def _dcgan_generator(
         noise=gan.generator.latent,
         noise_dims=cfg.noise_dim,
         decoder=partial(gan.decoder, precise_bn=cfg.precise_bn),
-        critic=critic,
+        critic=None if cfg.conditional else critic,  # a conditional D scores (image, label)
     )
 
 

@@ -21,7 +21,8 @@ Generators are looked up by the run's `config.json` `model` in `GENERATORS`
 to Bernoulli means. Either can keep only the noise its decoder stretches least
 (`cilab.gen.jacobian`), and a DCGAN also brings its discriminator, for rejection sampling
 (`cilab.gen.rejection`). A DCGAN trained with a categorical code (`--info-codes`) is also
-judged code by code (`cilab.gen.codes`): `code_purity`, `code_classes` and `code_grid.png`; one
+judged code by code (`cilab.gen.codes`): `code_purity`, `code_classes` and `code_grid.png`
+(a conditional one, `--conditional`, label by label, with `label_accuracy`); one
 with continuous codes (`--info-continuous`) by `continuous_class_kept` and `continuous_grid.png`.
 """
 
@@ -232,8 +233,8 @@ def evaluate_samples(
         sampler = _jacobian_truncating(gen, jacobian, jacobian_norm, truncated, figure_dir)
     if rejection is not None:
         if gen.critic is None:
-            raise CilabError(f"{run_dir}: rejection sampling needs a discriminator; a {model} "
-                             "run has none")  # fmt: skip
+            raise CilabError(f"{run_dir}: rejection sampling needs a discriminator that scores "
+                             f"images alone; this {model} run has none")  # fmt: skip
         sampler = _rejecting(sampler, gen.critic, rejection, rejected, figure_dir)
     with stage("loaded the judge and the real reference"):
         clf = load_classifier(classifier, cfg.dataset, dev)
@@ -251,12 +252,13 @@ def evaluate_samples(
         **truncated,
         **rejected,
     }
-    codes = getattr(cfg, "info_codes", 0)
+    codes = getattr(cfg, "one_hot_codes", 0)  # InfoGAN codes, or a conditional run's labels
     continuous = getattr(cfg, "info_continuous", 0)
     if codes:
-        with stage("judged the categorical code"):
+        labelled = bool(getattr(cfg, "conditional", False))
+        with stage(f"judged the {'class labels' if labelled else 'categorical code'}"):
             code_stream = derived_generator(seed, STREAM_EVAL, CODE_STREAM, device=dev)
-            metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir))
+            metrics.update(judge_codes(gen, codes, clf, code_stream, figure_dir, labelled))
     if continuous:
         with stage("judged the continuous codes"):
             sweep_stream = derived_generator(seed, STREAM_EVAL, CONTINUOUS_STREAM, device=dev)

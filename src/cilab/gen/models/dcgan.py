@@ -54,6 +54,17 @@ in ways D can read off it; on MNIST the paper's two became slant and stroke widt
 is variety within a class: a style the generator must draw on demand is one it cannot drop.
 Latent layout: [noise_dim Gaussian | C uniform | K one-hot].
 
+A class-conditional DCGAN (`DCGANConfig(codes=10, conditional=True)`, `--conditional`; not in
+the tutorial; the projection discriminator of Miyato & Koyama 2018): the one-hot code is the
+digit's label instead of a free code. Fakes get labels drawn from the training set's label
+frequencies (`Generator.code_prior`, set from the data), reals their own, and the discriminator
+scores an image x with label y as head(h) + <embed(y), h>, h its features: the projection of
+the features on the label's embedding. So D compares the generated 4s with the real 4s, not
+with all digits, and a generator that draws too few ways of writing a 4 is caught among the
+4s; with labels drawn at the data's frequencies the samples follow p(y) p(x | y) = p(x), the
+distribution the FD compares against. A categorical InfoGAN code has to discover the classes
+and only tells D which code it guesses; the label tells D which real images to compare with.
+
 A minibatch-std channel (`DCGANConfig(minibatch_std=G)`, `--minibatch-std`; not in the tutorial;
 ProGAN, Karras et al. 2018): the discriminator's last feature map gets one more channel, the
 spread of the features within groups of G images. D judges each image alone otherwise, so a
@@ -89,6 +100,7 @@ class DCGANConfig:
     codes: int = option(0, "values of the categorical code appended to the noise (0: none)")
     continuous: int = option(0, "uniform [-1, 1] codes between the noise and the one-hot (0: none)")
     minibatch_std: int = option(0, "group size of D's minibatch-std channel (0: none)")
+    conditional: bool = option(False, "the one-hot code is the class label (projection D)")
 
     def __post_init__(self) -> None:
         if self.noise_dim < 1:
@@ -103,6 +115,8 @@ class DCGANConfig:
             raise ValueError("info-continuous must be >= 0")
         if self.minibatch_std < 0 or self.minibatch_std == 1:
             raise ValueError("minibatch-std must be 0 (none) or a group size >= 2")
+        if self.conditional and self.codes < 2:
+            raise ValueError("a conditional DCGAN needs codes = its number of classes (>= 2)")
 
 
 def _bn(channels: int) -> nn.Module:
@@ -124,16 +138,17 @@ def _glorot_(module: nn.Module) -> None:
 
 
 def _spectral_norm_(module: nn.Module) -> None:
-    """Divide each conv/dense kernel by its largest singular value (Miyato et al. 2018), estimated
-    by one power iteration per training-mode forward pass (its vectors `_u`, `_v` are buffers,
-    so checkpoints and torchrun's buffer broadcast carry them). Every layer then has Lipschitz
+    """Divide each conv/dense kernel (and a projection's label embedding) by its largest
+    singular value (Miyato et al. 2018), estimated by one power iteration per training-mode
+    forward pass (its vectors `_u`, `_v` are buffers, so checkpoints and torchrun's buffer
+    broadcast carry them). Every layer then has Lipschitz
     constant ~1 on its reshaped kernel, so the discriminator cannot sharpen its decision
     boundary faster than the generator follows: a stronger D without the mode dropping a plain
     stronger D causes (RESULTS.md)."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     for name, child in module.named_children():
-        if isinstance(child, nn.Linear | nn.Conv2d):
+        if isinstance(child, nn.Linear | nn.Conv2d | nn.Embedding):
             setattr(module, name, spectral_norm(child))
         else:
             _spectral_norm_(child)
@@ -147,10 +162,12 @@ def draw_latent(
     device: torch.device | str | None = None,
     temperature: float = 1.0,
     continuous: int = 0,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The generator's input: [n, noise_dim] noise ~ N(0, temperature^2 I), then (with
     `continuous` > 0) that many codes uniform on [-1, 1], then (with `codes` > 0) a one-hot code,
-    uniform over its values -> [n, noise_dim + continuous + codes]. The temperature scales the
+    uniform over its values or drawn from `prior` [codes] (a conditional run's label
+    frequencies) -> [n, noise_dim + continuous + codes]. The temperature scales the
     noise only. Without codes it draws exactly `torch.randn((n, noise_dim))`, the tutorial's
     noise, and each part is drawn after the ones before it, so adding a part leaves them as
     they were."""
@@ -158,7 +175,10 @@ def draw_latent(
     if continuous:
         u = torch.rand((n, continuous), generator=generator, device=device)
         parts.append(u.mul(2).sub(1))
-    if codes:
+    if codes and prior is not None:
+        c = torch.multinomial(prior, n, replacement=True, generator=generator)
+        parts.append(F.one_hot(c, codes).to(parts[0].dtype))
+    elif codes:
         c = torch.randint(codes, (n,), generator=generator, device=device)
         parts.append(F.one_hot(c, codes).to(parts[0].dtype))
     return torch.cat(parts, dim=1)
@@ -171,6 +191,11 @@ class Generator(nn.Module):
         super().__init__()
         cfg = cfg or DCGANConfig()
         self.noise_dim, self.codes, self.continuous = cfg.noise_dim, cfg.codes, cfg.continuous
+        # A conditional generator's label frequencies (uniform until `DCGAN.set_code_prior`);
+        # None otherwise, which keeps it out of the state dict (older checkpoints load).
+        prior = torch.full((cfg.codes,), 1.0 / cfg.codes) if cfg.conditional else None
+        self.code_prior: torch.Tensor | None
+        self.register_buffer("code_prior", prior)
         slope = cfg.leaky_slope
         self.project = nn.Sequential(
             nn.Linear(cfg.noise_dim + cfg.continuous + cfg.codes, 7 * 7 * 256, bias=False),
@@ -195,8 +220,9 @@ class Generator(nn.Module):
         """`n` draws of this generator's input (`draw_latent`), on its device."""
         device = next(self.parameters()).device
         return draw_latent(
-            n, self.noise_dim, self.codes, generator, device, temperature, self.continuous
-        )
+            n, self.noise_dim, self.codes, generator, device, temperature, self.continuous,
+            self.code_prior,
+        )  # fmt: skip
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).view(-1, 256, 7, 7)  # [B, 12544] -> [B, 256, 7, 7]
@@ -246,7 +272,8 @@ class MinibatchStd(nn.Module):
 class Discriminator(nn.Module):
     """images [B, 1, 28, 28] in [-1, 1] -> logits [B] (real > 0); with codes, also the code
     head's guesses [B, codes + continuous] (`forward(x, with_code=True)`): the categorical code's
-    logits, then the continuous codes' means."""
+    logits, then the continuous codes' means. A conditional one scores (image, label) pairs
+    (`forward(x, labels=y)`, y [B] int64) and guesses only the continuous codes back."""
 
     def __init__(self, cfg: DCGANConfig | None = None) -> None:
         super().__init__()
@@ -265,21 +292,29 @@ class Discriminator(nn.Module):
         self.features.append(nn.Flatten())  # [B, 98c] (6272 in the tutorial), +49 with the std
         width = (2 * c + (1 if cfg.minibatch_std else 0)) * 7 * 7
         self.head = nn.Linear(width, 1)
+        # The projection's label embedding [codes, width]: <embed(y), h> is added to the logit.
+        self.embed = nn.Embedding(cfg.codes, width) if cfg.conditional else None
         _glorot_(self)
+        if self.embed is not None:
+            nn.init.xavier_uniform_(self.embed.weight)
         if cfg.spectral_norm:
             _spectral_norm_(self)
         # InfoGAN's Q: a classifier sharing D's features, outside spectral normalization (its
         # sharpness does not feed the generator's real/fake gradient).
-        guesses = cfg.codes + cfg.continuous
+        guesses = (0 if cfg.conditional else cfg.codes) + cfg.continuous
         self.code_head = nn.Linear(width, guesses) if guesses else None
         if self.code_head is not None:
             _glorot_(self.code_head)
 
     def forward(
-        self, x: torch.Tensor, with_code: bool = False
+        self, x: torch.Tensor, with_code: bool = False, labels: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x)  # [B, 98c] (+49)
         logits = self.head(h).squeeze(1)  # [B, 1] -> [B]
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("a conditional discriminator scores images with their labels")
+            logits = logits + (self.embed(labels) * h).sum(1)  # [B, 98c] . [B, 98c] -> [B]
         if not with_code:
             return logits
         if self.code_head is None:
@@ -312,6 +347,16 @@ class DCGAN(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
+
+    @torch.no_grad()
+    def set_code_prior(self, prior: torch.Tensor) -> None:
+        """A conditional DCGAN's label frequencies [codes], in every generator it keeps (the
+        averages sample with them too)."""
+        for net in (self.generator, self.generator_avg, self.generator_avg_slow):
+            if net is not None:
+                if net.code_prior is None:
+                    raise RuntimeError("only a conditional DCGAN draws labels from a prior")
+                net.code_prior.copy_(prior)
 
     @torch.no_grad()
     def update_average(self, decay: float, step: int, slow_decay: float = 0.0) -> None:

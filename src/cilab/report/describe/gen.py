@@ -36,6 +36,8 @@ def _gen_title(config: dict[str, Any]) -> str:
         if cont:
             parts.append(f"{cont} continuous")
         code = f" + {' + '.join(parts)} (InfoGAN)" if parts else ""
+        if config.get("conditional"):
+            code += " + class label (projection D)"
         return f"DCGAN, {config.get('noise_dim', 100)}-D noise{code}"
     grey = {"none": "grey-level targets", "dynamic": "dynamically binarized"}
     targets = grey.get(str(config.get("binarize", "none")), f"{config.get('binarize')} binarized")
