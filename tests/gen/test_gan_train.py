@@ -504,7 +504,7 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     run = tmp_path / "gan"
     gan_args = ["gen", "train", "--model", "dcgan", *data, "--out", str(run), "--epochs", "1",
                 "--batch-size", "32", "--monitor-samples", "50", "--g-ema", "0.05",
-                "--g-ema-slow", "0.5"]  # fmt: skip
+                "--g-ema-slow", "0.5", "--checkpoint-every", "1"]  # fmt: skip
     assert main(["gen", "classifier", *data, "--epochs", "2", "--batch-size", "32"]) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "classifier" in out
@@ -553,6 +553,16 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     again = json.loads((run / "metrics.json").read_text())
     assert again["rejection_quantile"] is None and again["acceptance_rate"] is None
     assert again["fd"] == metrics["fd"]  # the same seed's plain samples
+    # A periodic checkpoint by name: epoch 1's weights are best.pt's here, so the same numbers.
+    assert main([*plain_eval, "--checkpoint", "epoch_001"]) == 0
+    by_epoch = json.loads((run / "metrics.json").read_text())
+    assert by_epoch["sample_checkpoint"] == "epoch_001" and by_epoch["fd"] == metrics["fd"]
+    capsys.readouterr()
+    assert main([*plain_eval, "--checkpoint", "epoch_002"]) == 2  # never written
+    assert capsys.readouterr().err.strip().endswith("epoch_002.pt: checkpoint not found")
+    with pytest.raises(SystemExit):  # argparse's usage error
+        main([*plain_eval, "--checkpoint", "newest"])
+    assert "is not best, last or epoch_NNN" in capsys.readouterr().err
     # Jacobian truncation likewise: recorded with its cap and the kept share, the burn-in's
     # smoothest and steepest samples drawn, cleared by a plain evaluation.
     monkeypatch.setattr("cilab.gen.jacobian.BURN_IN", 200)

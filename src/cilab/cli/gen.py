@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,13 @@ def _trainers() -> dict[str, tuple[type, Callable[..., Any]]]:
 
 def _fields(cls: type) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+def _checkpoint_name(name: str) -> str:
+    """best, last or epoch_NNN (the weights `--checkpoint-every` keeps), else a usage error."""
+    if name in ("best", "last") or re.fullmatch(r"epoch_\d{3,}", name):
+        return name
+    raise argparse.ArgumentTypeError(f"{name!r} is not best, last or epoch_NNN (e.g. epoch_015)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,9 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--checkpoint",
-        choices=["best", "last"],
+        type=_checkpoint_name,
         default="best",
-        help="which weights (default: best)",
+        metavar="{best,last,epoch_NNN}",
+        help="which weights: best.pt, last.pt, or a periodic epoch_NNN.pt (default: best)",
     )
     p.add_argument(
         "--data-dir", default=None, help="data folder, if not the one the run was trained on"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,10 +21,11 @@ from cilab.gen.train import GenTrainConfig, build_gen_model
 
 def load_run(
     run_dir: str | Path,
-    checkpoint: Literal["best", "last"] = "best",
+    checkpoint: str = "best",
     device: torch.device | None = None,
 ) -> tuple[GenTrainConfig, nn.Module]:
-    """The config and model of a run directory, weights from best.pt (or last.pt)."""
+    """The config and model of a run directory, weights from best.pt (else last.pt), last.pt or
+    e.g. `epoch_015` (a periodic checkpoint)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CilabError(f"{run_dir}: no such run directory")
@@ -50,7 +51,7 @@ def evaluate_run(
     run_dir: str | Path,
     iw_samples: int = 5000,
     iw_images: int | None = None,
-    checkpoint: Literal["best", "last"] = "best",
+    checkpoint: str = "best",
     device: str = "auto",
     seed: int = 0,
     data_dir: str | None = None,
