@@ -285,7 +285,8 @@ def test_slow_average_moves_with_its_own_decay_and_is_sampled_on_request() -> No
         return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
     assert same(gan.sampling_generator(precise_bn=False), gan.generator_avg)
-    assert same(gan.sampling_generator(precise_bn=False, slow=True), gan.generator_avg_slow)
+    assert same(gan.sampling_generator(precise_bn=False, which="slow"), gan.generator_avg_slow)
+    assert same(gan.sampling_generator(precise_bn=False, which="raw"), gan.generator)
     assert not same(gan.generator_avg, gan.generator_avg_slow)
     # select_weights: which generator eval samples from.
     slow_avg = gan.generator_avg_slow
@@ -295,7 +296,9 @@ def test_slow_average_moves_with_its_own_decay_and_is_sampled_on_request() -> No
     with pytest.raises(ValueError, match="no slow weight average"):
         DCGAN(average=True).select_weights("slow")
     with pytest.raises(ValueError, match="no slow weight average"):
-        DCGAN(average=True).sampling_generator(slow=True)
+        DCGAN(average=True).sampling_generator(which="slow")
+    with pytest.raises(ValueError, match="unknown weights 'ema'"):
+        DCGAN(average=True).sampling_generator(which="ema")
     with pytest.raises(ValueError, match="unknown weights 'best'"):
         DCGAN().select_weights("best")
     with pytest.raises(ValueError, match="needs the first one"):

@@ -512,6 +512,7 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     record = json.loads((run / "metrics.jsonl").read_text())
     assert {"val_fd", "val_class_entropy", "val_classifier_is"} <= record.keys()
     assert record["val_fd_slow"] != record["val_fd"]  # the slow average, judged beside it
+    assert record["val_fd_raw"] not in (record["val_fd"], record["val_fd_slow"])  # and G itself
     assert (run / "best.pt").exists()  # chosen by val_fd
     assert main(["gen", "eval", str(run), "--samples", "60"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())

@@ -256,8 +256,8 @@ def test_curves_group_train_and_val_by_family() -> None:
 def test_gan_curves_draw_the_slow_average_beside_the_monitor(tmp_path: Path, monkeypatch) -> None:
     from cilab.gen.sample_eval import draw_gan_curves
 
-    lines = [{"epoch": e, "train_d_loss": 1.3, "val_fd": 50.0 / e, "val_fd_slow": 60.0 / e}
-             for e in (1, 2)]  # fmt: skip
+    lines = [{"epoch": e, "train_d_loss": 1.3, "val_fd": 50.0 / e, "val_fd_slow": 60.0 / e,
+              "val_fd_raw": 40.0 / e} for e in (1, 2)]  # fmt: skip
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     drawn: dict[str, object] = {}
     monkeypatch.setattr(plots, "plot_curves", lambda records, path, keys: drawn.update(
@@ -265,8 +265,9 @@ def test_gan_curves_draw_the_slow_average_beside_the_monitor(tmp_path: Path, mon
     draw_gan_curves(tmp_path)
     series = plots._series(drawn["records"])  # type: ignore[arg-type]
     assert series["slow_fd"] == {1.0: 60.0, 2.0: 30.0} and "val_fd_slow" not in series
+    assert series["raw_fd"] == {1.0: 40.0, 2.0: 20.0} and "val_fd_raw" not in series
     assert drawn["keys"] == ["d_loss", "fd"]
-    assert {k for k in series if plots._split_key(k)[0] == "fd"} == {"val_fd", "slow_fd"}
+    assert {k for k in series if plots._split_key(k)[0] == "fd"} == {"val_fd", "slow_fd", "raw_fd"}
 
 
 def test_curves_keep_the_last_record_of_a_repeated_epoch() -> None:

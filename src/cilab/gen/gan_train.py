@@ -253,7 +253,7 @@ class GANTrainer(EpochTrainer):
         self.discriminator = self.ddp(self.gan.discriminator)
         g = derived_generator(cfg.seed, STREAM_EVAL, FIXED_NOISE_STREAM, device=self.device)
         self.fixed_noise = self._fixed_noise(g)
-        self._samplers: dict[bool, tuple[int, nn.Module]] = {}  # see _sampling_net
+        self._samplers: dict[str, tuple[int, nn.Module]] = {}  # see _sampling_net
         self.monitor = self._load_monitor() if self.env.is_main and cfg.monitor_samples else None
         self.collapse_warnings: list[str] = []
         return len(self.data.train_x)
@@ -399,9 +399,13 @@ class GANTrainer(EpochTrainer):
             return {}
         g = derived_generator(self.cfg.seed, STREAM_EVAL, MONITOR_NOISE_STREAM, device=self.device)
         z = self.gan.generator.latent(self.cfg.monitor_samples, g)
+        # The same noise through each generator kept: only the weights differ. Beside an average
+        # the trained generator too (val_*_raw), which a still-moving run can draw better.
         nets = {"": self._sampling_net()}
-        if self.gan.generator_avg_slow is not None:  # the same noise: only the weights differ
-            nets["_slow"] = self._sampling_net(slow=True)
+        if self.gan.generator_avg_slow is not None:
+            nets["_slow"] = self._sampling_net("slow")
+        if self.gan.generator_avg is not None:
+            nets["_raw"] = self._sampling_net("raw")
         return {f"{k}{suffix}": v for suffix, net in nets.items() for k, v in self._judge(net, z)}
 
     def _judge(self, net: nn.Module, z: torch.Tensor) -> Iterator[tuple[str, float]]:
@@ -423,14 +427,14 @@ class GANTrainer(EpochTrainer):
         mu, cov = feature_stats(feats)
         yield "fd", frechet_distance(mu, cov, self.monitor.real_mu, self.monitor.real_cov)
 
-    def _sampling_net(self, slow: bool = False) -> nn.Module:
-        """The eval-mode generator copy samples come from (the slow average's with `slow`),
-        made once per training step."""
-        step, net = self._samplers.get(slow, (None, None))
+    def _sampling_net(self, which: str = "average") -> nn.Module:
+        """The eval-mode copy of `which` generator (see `DCGAN.sampling_generator`) samples
+        come from, made once per training step."""
+        step, net = self._samplers.get(which, (None, None))
         if step != self.global_step or net is None:
             g = derived_generator(self.cfg.seed, STREAM_EVAL, BN_STREAM, device=self.device)
-            net = self.gan.sampling_generator(g, self.cfg.precise_bn, slow)
-            self._samplers[slow] = (self.global_step, net)
+            net = self.gan.sampling_generator(g, self.cfg.precise_bn, which)
+            self._samplers[which] = (self.global_step, net)
         return net
 
     def best_metric_of(self, record: dict[str, Any]) -> float | None:

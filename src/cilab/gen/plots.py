@@ -37,6 +37,7 @@ _SPLIT_STYLE: dict[str | None, dict[str, Any]] = {
     "val": {"color": "#D55E00", "linestyle": "--"},
     "test": {"color": "#009E73", "linestyle": ":"},
     "slow": {"color": "#CC79A7", "linestyle": "-."},  # a DCGAN's slow weight average (val_X_slow)
+    "raw": {"color": "#56B4E9", "linestyle": ":"},  # its trained generator beside an average
     None: {"color": "#000000", "linestyle": "-"},
 }
 _X_KEYS = frozenset({"epoch", "step", "global_step"})
@@ -309,9 +310,9 @@ def plot_reconstructions(
 
 
 def _split_key(key: str) -> tuple[str, str | None]:
-    """'val_kl' -> ('kl', 'val'); keys without a train_/val_/test_/slow_ prefix are their own
-    family."""
-    for split in ("train", "val", "test", "slow"):
+    """'val_kl' -> ('kl', 'val'); keys without a train_/val_/test_/slow_/raw_ prefix are their
+    own family."""
+    for split in ("train", "val", "test", "slow", "raw"):
         if key.startswith(split + "_"):
             return key[len(split) + 1 :], split
     return key, None

@@ -340,7 +340,7 @@ def draw_gan_curves(run_dir: Path) -> None:
 
     path = run_dir / "metrics.jsonl"
     records = [
-        {_slow_as_split(k): v for k, v in r.items()}
+        {_weights_as_split(k): v for k, v in r.items()}
         for r in (read_jsonl(path) if path.exists() else [])
     ]
     if not records:
@@ -350,10 +350,12 @@ def draw_gan_curves(run_dir: Path) -> None:
     plots.plot_curves(records, run_dir / "curves.png", keys=[f for f in order if f in present])
 
 
-def _slow_as_split(key: str) -> str:
-    """'val_fd_slow' -> 'slow_fd', which the curves draw beside 'val_fd'; other keys unchanged."""
-    if key.startswith("val_") and key.endswith("_slow"):
-        return "slow_" + key[4:-5]
+def _weights_as_split(key: str) -> str:
+    """'val_fd_slow' -> 'slow_fd' and 'val_fd_raw' -> 'raw_fd', which the curves draw beside
+    'val_fd' (the average's); other keys unchanged."""
+    for weights in ("slow", "raw"):
+        if key.startswith("val_") and key.endswith(f"_{weights}"):
+            return f"{weights}_{key[4 : -len(weights) - 1]}"
     return key
 
 

@@ -397,14 +397,21 @@ class DCGAN(nn.Module):
         return self.generator_avg_slow
 
     def sampling_generator(
-        self, generator: torch.Generator | None = None, precise_bn: bool = True, slow: bool = False
+        self,
+        generator: torch.Generator | None = None,
+        precise_bn: bool = True,
+        which: str = "average",
     ) -> Generator:
-        """An eval-mode copy of the generator to sample with (the averaged one when kept, the
-        slow average with `slow`): precise BatchNorm statistics (drawn from `generator`), or
-        with `precise_bn=False` the stored moving averages."""
+        """An eval-mode copy of `which` generator (one of `WEIGHTS`: the averaged one when kept,
+        the slow average, or the trained one) to sample with: precise BatchNorm statistics
+        (drawn from `generator`), or with `precise_bn=False` the stored moving averages."""
         net = self.generator if self.generator_avg is None else self.generator_avg
-        if slow:
+        if which == "slow":
             net = self._slow_average()
+        elif which == "raw":
+            net = self.generator
+        elif which != "average":
+            raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
         if precise_bn:
             return net.with_precise_bn(generator)
         return copy.deepcopy(net).eval()
