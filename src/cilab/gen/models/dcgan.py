@@ -141,10 +141,9 @@ def _spectral_norm_(module: nn.Module) -> None:
     """Divide each conv/dense kernel (and a projection's label embedding) by its largest
     singular value (Miyato et al. 2018), estimated by one power iteration per training-mode
     forward pass (its vectors `_u`, `_v` are buffers, so checkpoints and torchrun's buffer
-    broadcast carry them). Every layer then has Lipschitz
-    constant ~1 on its reshaped kernel, so the discriminator cannot sharpen its decision
-    boundary faster than the generator follows: a stronger D without the mode dropping a plain
-    stronger D causes (RESULTS.md)."""
+    broadcast carry them). Every layer then has Lipschitz constant ~1 on its reshaped kernel,
+    so the discriminator cannot sharpen its decision boundary faster than the generator
+    follows: a stronger D without the mode dropping a plain stronger D causes (RESULTS.md)."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     for name, child in module.named_children():
@@ -175,11 +174,11 @@ def draw_latent(
     if continuous:
         u = torch.rand((n, continuous), generator=generator, device=device)
         parts.append(u.mul(2).sub(1))
-    if codes and prior is not None:
-        c = torch.multinomial(prior, n, replacement=True, generator=generator)
-        parts.append(F.one_hot(c, codes).to(parts[0].dtype))
-    elif codes:
-        c = torch.randint(codes, (n,), generator=generator, device=device)
+    if codes:
+        if prior is None:
+            c = torch.randint(codes, (n,), generator=generator, device=device)
+        else:
+            c = torch.multinomial(prior, n, replacement=True, generator=generator)
         parts.append(F.one_hot(c, codes).to(parts[0].dtype))
     return torch.cat(parts, dim=1)
 
