@@ -287,6 +287,13 @@ def test_samples_drawn_otherwise_say_so_next_to_their_scores(tmp_path: Path) -> 
     assert view.title == "DCGAN, 100-D noise + 10-way code + 2 continuous (InfoGAN)"
     (row,) = [r for r in view.metrics if r.label.startswith("digit kept")]
     assert row.value == 0.9412 and row.note == "per code 0.970 / 0.941"
+    # A conditional run: the label in its title, and how often the judge agrees with it.
+    dump(run / "config.json", {"model": "dcgan", "conditional": True})
+    dump(run / "metrics.json", {**plain, "code_purity": 0.99, "label_accuracy": 0.9875})
+    (view,) = [describe(f, tmp_path) for f in discover(tmp_path).runs]
+    assert view.title == "DCGAN, 100-D noise + class label (projection D)"
+    (row,) = [r for r in view.metrics if r.label.startswith("label accuracy")]
+    assert row.value == 0.9875
 
 
 def test_rows_table_puts_the_name_first_and_free_text_last() -> None:

@@ -125,6 +125,9 @@ def _sample_rows(m: dict[str, Any], judged: bool) -> list[MetricRow]:
         note = f"majorities cover {m.get('code_classes')} classes"
         rows.append(MetricRow.of("code purity (share of a code's samples in one class)",
                                  num(m["code_purity"]), note=note))  # fmt: skip
+    if m.get("label_accuracy") is not None:  # a conditional DCGAN: does it draw the digit asked?
+        label = "label accuracy (share of samples the judge calls the digit asked for)"
+        rows.append(MetricRow.of(label, num(m["label_accuracy"])))
     if "continuous_class_kept" in m:  # continuous codes: do they keep the digit?
         kept = [float(v) for v in m["continuous_class_kept"]]
         note = "per code " + " / ".join(f"{v:.3f}" for v in kept)
