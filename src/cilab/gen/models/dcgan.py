@@ -382,15 +382,20 @@ class DCGAN(nn.Module):
         """Make `which` generator the one samples come from: "average" (the run's own choice:
         the average where kept, else the generator), "slow" (the slow average) or "raw" (the
         trained generator, no average), to compare them on one checkpoint. Returns self."""
+        net = self._weights(which)
+        self.generator_avg = None if net is self.generator else net
         if which == "slow":
-            self.generator_avg, self.generator_avg_slow = self._slow_average(), None
-        elif which == "raw":
-            self.generator_avg = None
-        elif which != "average":
-            raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
+            self.generator_avg_slow = None
         return self
 
-    def _slow_average(self) -> Generator:
+    def _weights(self, which: str) -> Generator:
+        """The generator `which` (one of `WEIGHTS`) names; a clear error for one not kept."""
+        if which == "average":
+            return self.generator if self.generator_avg is None else self.generator_avg
+        if which == "raw":
+            return self.generator
+        if which != "slow":
+            raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
         if self.generator_avg_slow is None:
             raise ValueError("this run kept no slow weight average (train with --g-ema-slow)")
         return self.generator_avg_slow
@@ -404,13 +409,7 @@ class DCGAN(nn.Module):
         """An eval-mode copy of `which` generator (one of `WEIGHTS`: the averaged one when kept,
         the slow average, or the trained one) to sample with: precise BatchNorm statistics
         (drawn from `generator`), or with `precise_bn=False` the stored moving averages."""
-        net = self.generator if self.generator_avg is None else self.generator_avg
-        if which == "slow":
-            net = self._slow_average()
-        elif which == "raw":
-            net = self.generator
-        elif which != "average":
-            raise ValueError(f"unknown weights {which!r}: one of {', '.join(WEIGHTS)}")
+        net = self._weights(which)
         if precise_bn:
             return net.with_precise_bn(generator)
         return copy.deepcopy(net).eval()
