@@ -9,6 +9,7 @@ import torch
 from cilab.gen.codes import (
     class_kept,
     code_agreement,
+    code_grid_title,
     continuous_columns,
     sweep_latents,
     with_code,
@@ -23,6 +24,13 @@ def test_code_agreement_of_hand_made_labels() -> None:
     assert classes == 2 and majority.tolist() == [7, 2, 7]
     perfect = np.repeat(np.arange(10)[:, None], 5, axis=1)
     assert code_agreement(perfect)[:2] == (1.0, 10)
+
+
+def test_code_grid_title_names_codes_or_labels() -> None:
+    majority = np.array([7, 2, 7])
+    assert code_grid_title(majority) == "row k: code k; classes 7 2 7"
+    # A conditional run's code is the label: the title says how often the judge agreed.
+    assert code_grid_title(majority, 0.9926) == "row k: label k; judged as asked 99.3%"
 
 
 def test_with_code_sets_only_the_code_columns() -> None:

@@ -91,17 +91,26 @@ def judge_codes(
     probs, _ = classify(clf.model, images)
     labels = probs.argmax(1).reshape(codes, CODE_IMAGES)  # [codes, CODE_IMAGES]
     purity, classes, majority = code_agreement(labels)
-    if figures is not None:
-        from cilab.gen import plots  # matplotlib only when drawing
-
-        rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
-        title = "row k: code k; classes " + " ".join(map(str, majority.tolist()))
-        plots.plot_samples(rows, figures / CODE_GRID, nrow=10, title=title)
     judged = {"code_purity": purity, "code_classes": classes, "code_digits": majority.tolist()}
     if labelled:
         asked = code.numpy().reshape(codes, CODE_IMAGES)
         judged["label_accuracy"] = float((labels == asked).mean())
+    if figures is not None:
+        from cilab.gen import plots  # matplotlib only when drawing
+
+        rows = images.view(codes, CODE_IMAGES, *images.shape[1:])[:, :10].flatten(0, 1)
+        title = code_grid_title(majority, judged.get("label_accuracy"))
+        plots.plot_samples(rows, figures / CODE_GRID, nrow=10, title=title)
     return judged
+
+
+def code_grid_title(majority: np.ndarray, label_accuracy: float | None = None) -> str:
+    """code_grid.png's title: what row k was drawn with and what the judge made of it (each
+    code's majority digit; for a conditional run, whose code is the label, the share of
+    samples drawn as the label asked for)."""
+    if label_accuracy is not None:
+        return f"row k: label k; judged as asked {label_accuracy:.1%}"
+    return "row k: code k; classes " + " ".join(map(str, majority.tolist()))
 
 
 def judge_continuous(
