@@ -554,6 +554,20 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     again = json.loads((run / "metrics.json").read_text())
     assert again["rejection_quantile"] is None and again["acceptance_rate"] is None
     assert again["fd"] == metrics["fd"]  # the same seed's plain samples
+    # Three draws: the first is the plain evaluation's, the others what --seed 1 and 2 draw.
+    assert again["draw_seeds"] == [0] and again["fd_draws"] == [again["fd"]]
+    assert main([*plain_eval, "--draws", "3"]) == 0
+    three = json.loads((run / "metrics.json").read_text())
+    assert three["draw_seeds"] == [0, 1, 2] and three["fd"] == metrics["fd"]
+    assert main([*plain_eval, "--seed", "2"]) == 0
+    seed2 = json.loads((run / "metrics.json").read_text())
+    for key in ("fd", "classifier_is", "class_entropy"):
+        assert three[f"{key}_draws"][0] == metrics[key]
+        assert three[f"{key}_draws"][2] == seed2[key]
+    assert len(set(three["fd_draws"])) == 3
+    capsys.readouterr()
+    assert main([*plain_eval, "--draws", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "cilab: error: draws must be >= 1, not 0"
     # A periodic checkpoint by name: epoch 1's weights are best.pt's here, so the same numbers.
     assert main([*plain_eval, "--checkpoint", "epoch_001"]) == 0
     by_epoch = json.loads((run / "metrics.json").read_text())
@@ -607,6 +621,8 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert main(["gen", "eval", "--real", *data, "--out", str(real), "--jacobian-quantile",
                  "0.5"]) == 2  # fmt: skip
     assert "--jacobian-quantile filters a generator's samples" in capsys.readouterr().err
+    assert main(["gen", "eval", "--real", *data, "--out", str(real), "--draws", "2"]) == 2
+    assert "--draws judges a generator's sample sets" in capsys.readouterr().err
     assert main(["gen", "eval", "--real", *data, "--out", str(real)]) == 0
     ref = json.loads((real / "metrics.json").read_text())
     assert ref["fd"] == pytest.approx(ref["fd_real_floor"])
@@ -657,6 +673,8 @@ def test_vae_eval_adds_sample_metrics_when_a_classifier_exists(
     capsys.readouterr()
     assert main(["gen", "eval", str(ae), "--jacobian-quantile", "0.5"]) == 2
     assert "--jacobian-quantile needs a generator (dcgan, vae)" in capsys.readouterr().err
+    assert main(["gen", "eval", str(ae), "--draws", "3"]) == 2
+    assert "a ae run draws none" in capsys.readouterr().err
     assert not (ae / "metrics.json").exists()
 
 

@@ -140,6 +140,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="metrics only")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default: 0)")
+    p.add_argument(
+        "--draws", type=int, default=1, metavar="N",
+        help="generators: judge N independent sample sets (seeds SEED, SEED+1, ...) and list "
+        "their FD, IS and class entropy, since an FD moves from draw to draw (default: 1)",
+    )  # fmt: skip
     add_device_flag(p)
     p.set_defaults(handler=_eval)
 
@@ -221,9 +226,10 @@ def _eval(args: argparse.Namespace) -> int:
     from cilab.gen.jacobian import check_keep
     from cilab.gen.models.dcgan import WEIGHTS
     from cilab.gen.rejection import check_quantile
-    from cilab.gen.sample_eval import check_temperature, evaluate_real
+    from cilab.gen.sample_eval import check_draws, check_temperature, evaluate_real
 
     check_temperature(args.temperature)  # before a VAE's likelihood evaluation, not after
+    check_draws(args.draws)
     if args.rejection_quantile is not None:
         check_quantile(args.rejection_quantile)
     if args.jacobian_quantile is not None:
@@ -239,6 +245,8 @@ def _eval(args: argparse.Namespace) -> int:
                 raise CilabError(f"{option} filters a generator's samples, not real images")
         if args.weights != WEIGHTS[0]:
             raise CilabError("--weights picks a DCGAN's generator; --real judges real images")
+        if args.draws != 1:
+            raise CilabError("--draws judges a generator's sample sets; --real judges the test set")
         metrics = evaluate_real(args.out, args.classifier, args.dataset, args.data_dir, args.device)
     elif args.run_dir is None:
         raise CilabError("give a RUN_DIR, or --real --out DIR for the real test set")
@@ -253,6 +261,9 @@ def _eval(args: argparse.Namespace) -> int:
         if args.rejection_quantile is not None and model != "dcgan":
             raise CilabError(f"{args.run_dir}: --rejection-quantile needs a DCGAN run (its "
                              f"discriminator); a {model} run has none")  # fmt: skip
+        if args.draws != 1 and model not in GENERATORS:
+            raise CilabError(f"{args.run_dir}: --draws judges a generator's sample sets; a "
+                             f"{model} run draws none")  # fmt: skip
         if args.jacobian_quantile is not None and model not in GENERATORS:
             names = ", ".join(sorted(GENERATORS))
             raise CilabError(f"{args.run_dir}: --jacobian-quantile needs a generator ({names}); "
@@ -282,7 +293,7 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
         args.run_dir, args.samples, args.checkpoint, args.classifier, args.device, args.seed,
         args.data_dir, args.temperature, figures=not args.no_figures,
         rejection=args.rejection_quantile, jacobian=args.jacobian_quantile,
-        jacobian_norm=args.jacobian_norm, weights=args.weights,
+        jacobian_norm=args.jacobian_norm, weights=args.weights, draws=args.draws,
     )  # fmt: skip
 
 

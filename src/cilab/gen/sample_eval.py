@@ -15,6 +15,8 @@ functions turn probabilities, features and pixels into the numbers `metrics.json
 - `precision`, `recall`: k-NN manifolds (k = 3) of features vs 10,000 training images.
 - `nn_train_distance`: mean pixel distance ([0, 1] scale, 784-d) of a sample to its nearest
   training image; far below the real test set's value means memorized training images.
+- `draw_seeds`, `fd_draws`, `classifier_is_draws`, `class_entropy_draws`: with `--draws N`, the
+  three target metrics of N independent sample sets (the first is the plain keys' set).
 
 Generators are looked up by the run's `config.json` `model` in `GENERATORS`
 (`cilab.gen.generators`): `dcgan` samples the generator, `vae` decodes prior draws z ~ N(0, I)
@@ -31,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -180,6 +183,12 @@ def check_temperature(temperature: float) -> None:
         raise CilabError(f"temperature must be > 0, not {temperature}")
 
 
+def check_draws(draws: int) -> None:
+    """Refuse a number of sample draws below 1 (the CLI asks before any slow work)."""
+    if draws < 1:
+        raise CilabError(f"draws must be >= 1, not {draws}")
+
+
 def evaluate_samples(
     run_dir: str | Path,
     n_samples: int = 10_000,
@@ -194,6 +203,7 @@ def evaluate_samples(
     jacobian: float | None = None,
     jacobian_norm: str = "relative",
     weights: str = "average",
+    draws: int = 1,
 ) -> dict[str, Any]:
     """Draw `n_samples` from a run's generator, judge them, merge into RUN_DIR/metrics.json.
 
@@ -208,8 +218,15 @@ def evaluate_samples(
     `rejection` `critic_extremes.png` and with `jacobian` `jacobian_extremes.png` (the burn-in
     draw's extremes). `weights` picks a DCGAN's generator (`DCGAN.select_weights`), recorded
     as `sample_weights`.
+
+    `draws` > 1 judges as many independent sample sets, seeds `seed`, `seed` + 1, ... (each
+    the set `--seed` would draw alone), because an FD on 10,000 samples moves by several
+    tenths from draw to draw and a target should hold on every one: `draw_seeds` and
+    `fd_draws`, `classifier_is_draws`, `class_entropy_draws` list them, the first draw's
+    numbers are the plain keys (and the only ones the code judgement and figures use).
     """
     check_temperature(temperature)
+    check_draws(draws)
     from cilab.gen.run_eval import update_metrics
 
     run_dir = Path(run_dir)
@@ -227,15 +244,13 @@ def evaluate_samples(
     truncated = {"jacobian_quantile": jacobian, "jacobian_norm": None, "jacobian_cap": None,
                  "jacobian_kept": None}  # fmt: skip
     rejected = {"rejection_quantile": rejection, "rejection_cap": None, "acceptance_rate": None}
-    sampler = gen.sampler()
     if jacobian is not None:
         truncated["jacobian_norm"] = check_norm(jacobian_norm)
-        sampler = _jacobian_truncating(gen, jacobian, jacobian_norm, truncated, figure_dir)
-    if rejection is not None:
-        if gen.critic is None:
-            raise CilabError(f"{run_dir}: rejection sampling needs a discriminator that scores "
-                             f"images alone; this {model} run has none")  # fmt: skip
-        sampler = _rejecting(sampler, gen.critic, rejection, rejected, figure_dir)
+    if rejection is not None and gen.critic is None:
+        raise CilabError(f"{run_dir}: rejection sampling needs a discriminator that scores "
+                         f"images alone; this {model} run has none")  # fmt: skip
+    filters = partial(_filtered_sampler, gen, jacobian, jacobian_norm, rejection)
+    sampler = filters(truncated, rejected, figure_dir)
     with stage("loaded the judge and the real reference"):
         clf = load_classifier(classifier, cfg.dataset, dev)
         ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
@@ -251,6 +266,7 @@ def evaluate_samples(
         "sample_temperature": temperature,
         **truncated,
         **rejected,
+        **_more_draws(judged, seed, draws, n_samples, temperature, clf, ref, dev, filters),
     }
     codes = getattr(cfg, "one_hot_codes", 0)  # InfoGAN codes, or a conditional run's labels
     continuous = getattr(cfg, "info_continuous", 0)
@@ -272,6 +288,55 @@ def evaluate_samples(
             if model == "dcgan":
                 draw_gan_curves(run_dir)
     return update_metrics(run_dir, metrics)
+
+
+DRAWN = ("fd", "classifier_is", "class_entropy")  # the targets' metrics, listed per draw
+
+
+def _more_draws(
+    first: dict[str, Any],
+    seed: int,
+    draws: int,
+    n_samples: int,
+    temperature: float,
+    clf: LoadedClassifier,
+    ref: RealReference,
+    device: torch.device,
+    filters: Callable[[dict[str, Any], dict[str, Any], Path | None], Sampler],
+) -> dict[str, Any]:
+    """`first`'s target metrics beside those of `draws` - 1 more sample sets (seeds seed + 1,
+    ...), as `<metric>_draws` lists; always written, so one draw clears an earlier run's."""
+    per_draw = {key: [first[key]] for key in DRAWN}
+    for k in range(1, draws):
+        stream = derived_generator(seed + k, STREAM_EVAL, SAMPLE_STREAM, device=device)
+        sampler = filters({}, {}, None)  # its filter statistics and figures are the first's
+        with stage(f"draw {k + 1}/{draws}: {n_samples:,} samples (seed {seed + k}) judged"):
+            judged = sample_metrics(sampler(n_samples, stream, temperature), clf, ref)
+        for key in DRAWN:
+            per_draw[key].append(judged[key])
+    return {"draw_seeds": list(range(seed, seed + draws))} | {
+        f"{key}_draws": values for key, values in per_draw.items()
+    }
+
+
+def _filtered_sampler(
+    gen: RunGenerator,
+    jacobian: float | None,
+    jacobian_norm: str,
+    rejection: float | None,
+    truncated: dict[str, Any],
+    rejected: dict[str, Any],
+    figures: Path | None,
+) -> Sampler:
+    """`gen`'s sampler through the Jacobian truncation and rejection sampling asked for, their
+    statistics into `truncated` and `rejected`, their figures (if any) into `figures`."""
+    sampler = gen.sampler()
+    if jacobian is not None:
+        sampler = _jacobian_truncating(gen, jacobian, jacobian_norm, truncated, figures)
+    if rejection is not None:
+        assert gen.critic is not None  # evaluate_samples refused a run without one
+        sampler = _rejecting(sampler, gen.critic, rejection, rejected, figures)
+    return sampler
 
 
 def _rejecting(
