@@ -556,8 +556,13 @@ def test_gen_commands_end_to_end(small_mnist: Path, tmp_path: Path, capsys, monk
     assert again["fd"] == metrics["fd"]  # the same seed's plain samples
     # Three draws: the first is the plain evaluation's, the others what --seed 1 and 2 draw.
     assert again["draw_seeds"] == [0] and again["fd_draws"] == [again["fd"]]
+    capsys.readouterr()
     assert main([*plain_eval, "--draws", "3"]) == 0
     three = json.loads((run / "metrics.json").read_text())
+    printed = f"{three['class_entropy_draws'][1]:.4g}"  # four digits: entropies differ in them
+    assert f"class_entropy_draws  {three['class_entropy_draws'][0]:.4g} {printed} " in (
+        capsys.readouterr().out
+    )
     assert three["draw_seeds"] == [0, 1, 2] and three["fd"] == metrics["fd"]
     assert main([*plain_eval, "--seed", "2"]) == 0
     seed2 = json.loads((run / "metrics.json").read_text())

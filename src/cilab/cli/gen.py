@@ -271,16 +271,17 @@ def _eval(args: argparse.Namespace) -> int:
         metrics = evaluators[model](args)
     for k, v in sorted(metrics.items()):
         if v is not None:  # None marks a filter not applied (kept in metrics.json to clear it)
-            print(f"{k:>22s}  {_shown(v)}")
+            print(f"{k:>22s}  {_shown(v, digits=4 if k.endswith('_draws') else 3)}")
     return 0
 
 
-def _shown(value: Any) -> str:
-    """A metric as printed: floats to 4 decimals, a per-class list to 3 significant digits."""
+def _shown(value: Any, digits: int = 3) -> str:
+    """A metric as printed: floats to 4 decimals, a list of floats (per class, per draw) to
+    `digits` significant digits."""
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, list) and all(isinstance(v, float | None) for v in value):
-        return " ".join("-" if v is None else f"{v:.3g}" for v in value)
+        return " ".join("-" if v is None else f"{v:.{digits}g}" for v in value)
     return str(value)
 
 
