@@ -220,10 +220,11 @@ def evaluate_samples(
     as `sample_weights`.
 
     `draws` > 1 judges as many independent sample sets, seeds `seed`, `seed` + 1, ... (each
-    the set `--seed` would draw alone), because an FD on 10,000 samples moves by several
-    tenths from draw to draw and a target should hold on every one: `draw_seeds` and
-    `fd_draws`, `classifier_is_draws`, `class_entropy_draws` list them, the first draw's
-    numbers are the plain keys (and the only ones the code judgement and figures use).
+    the set `--seed` would draw alone), because an FD on 10,000 samples can move by 2 from
+    draw to draw (one DCGAN checkpoint: 4.3-6.2) and a target should hold on every one:
+    `draw_seeds` and `fd_draws`, `classifier_is_draws`, `class_entropy_draws` list them, the
+    first draw's numbers are the plain keys (and the only ones the code judgement and figures
+    use).
     """
     check_temperature(temperature)
     check_draws(draws)
