@@ -255,9 +255,8 @@ def evaluate_samples(
     with stage("loaded the judge and the real reference"):
         clf = load_classifier(classifier, cfg.dataset, dev)
         ref = real_reference(clf, cfg.dataset, data_dir or cfg.data_dir)
-    stream = derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=dev)
     with stage(f"drew {n_samples:,} samples"):
-        images = sampler(n_samples, stream, temperature)
+        images = sampler(n_samples, _sample_stream(seed, dev), temperature)
     with stage("judged them: IS, FD, precision/recall"):
         judged = sample_metrics(images, clf, ref)
     metrics = {
@@ -294,6 +293,12 @@ def evaluate_samples(
 DRAWN = ("fd", "classifier_is", "class_entropy")  # the targets' metrics, listed per draw
 
 
+def _sample_stream(seed: int, device: torch.device) -> torch.Generator:
+    """The noise stream of the samples judged for `seed`: one place, so that `--draws`' draw k
+    is exactly the set `--seed` k draws alone."""
+    return derived_generator(seed, STREAM_EVAL, SAMPLE_STREAM, device=device)
+
+
 def _more_draws(
     first: dict[str, Any],
     seed: int,
@@ -309,10 +314,10 @@ def _more_draws(
     ...), as `<metric>_draws` lists; always written, so one draw clears an earlier run's."""
     per_draw = {key: [first[key]] for key in DRAWN}
     for k in range(1, draws):
-        stream = derived_generator(seed + k, STREAM_EVAL, SAMPLE_STREAM, device=device)
         sampler = filters({}, {}, None)  # its filter statistics and figures are the first's
         with stage(f"draw {k + 1}/{draws}: {n_samples:,} samples (seed {seed + k}) judged"):
-            judged = sample_metrics(sampler(n_samples, stream, temperature), clf, ref)
+            images = sampler(n_samples, _sample_stream(seed + k, device), temperature)
+            judged = sample_metrics(images, clf, ref)
         for key in DRAWN:
             per_draw[key].append(judged[key])
     return {"draw_seeds": list(range(seed, seed + draws))} | {
