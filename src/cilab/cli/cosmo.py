@@ -8,6 +8,7 @@ from cilab.core.config import add_config_arguments, config_from_namespace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `cilab cosmo` (simulate, validate-sim and the model commands) to the parser."""
     cosmo = sub.add_parser("cosmo", help="cosmology images: simulator, features, classifiers")
     cmds = cosmo.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

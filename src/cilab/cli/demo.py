@@ -14,6 +14,7 @@ PARTS_HELP = "theory,gen,roads,cosmo"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `cilab demo`, the one command that runs every part end to end."""
     p = sub.add_parser(
         "demo",
         help="run every part of the lab at a quick setting (resumable, cached)",

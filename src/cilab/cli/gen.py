@@ -39,6 +39,7 @@ def _checkpoint_name(name: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `cilab gen` (train, eval, classifier, compare) to the parser."""
     gen = sub.add_parser("gen", help="generative models on MNIST (AE, VAE, DCGAN)")
     cmds = gen.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -18,6 +18,10 @@ AREAS = ("gen", "theory", "demo", "cosmo", "roads", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `cilab` parser: each area (gen, roads, cosmo, ...) registers its own subcommands.
+
+    Areas are imported by name so that `cilab --help` stays the one place listing them all.
+    """
     parser = argparse.ArgumentParser(
         prog="cilab",
         description="The ETH Computational Intelligence Lab's exercises as fast, tested software.",
@@ -32,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a `CilabError` becomes a one-line message and exit status 2, Ctrl-C 130.
+
+    Library code raises `CilabError` for bad input so users never see a raw traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

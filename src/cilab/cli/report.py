@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `cilab report`, the HTML page of what a folder of runs holds."""
     p = sub.add_parser(
         "report",
         help="a static HTML report of the runs under a folder (metrics, anchors, figures)",

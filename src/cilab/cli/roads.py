@@ -10,6 +10,7 @@ from cilab.core.config import add_config_arguments, config_from_namespace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `cilab roads` (train, predict, eval, submit, ...) to the parser."""
     roads = sub.add_parser("roads", help="road segmentation of aerial images (CIL 2019)")
     cmds = roads.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

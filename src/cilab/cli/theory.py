@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Print the numerical checks' table; exit status 1 if any failed, so CI can gate on it."""
     results, elapsed = timed_run_checks(seed=args.seed, samples=args.samples)
     print(format_results(results, elapsed))
     if args.out:

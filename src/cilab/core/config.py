@@ -72,6 +72,7 @@ def add_config_arguments(
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
+    """Read a `--config` YAML mapping; keys may use dashes like the flags (`lr-g` = `lr_g`)."""
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh) or {}
@@ -117,4 +118,5 @@ def config_from_namespace(cls: type[T], ns: argparse.Namespace) -> T:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as the plain dict that `config.json` stores."""
     return dataclasses.asdict(cfg)

@@ -18,6 +18,8 @@ from cilab.core.device import resolve_device
 
 @dataclass(frozen=True)
 class DistEnv:
+    """Where this process stands in a torchrun job; the defaults are a world of one process."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -83,5 +85,6 @@ def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
 
 
 def barrier(env: DistEnv) -> None:
+    """Wait for every rank (a no-op for one process), e.g. before reading what rank 0 wrote."""
     if env.enabled:
         dist.barrier()

@@ -53,6 +53,7 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """Read a JSON file such as the run files `write_json` writes; errors go to the caller."""
     with open(path) as f:
         return json.load(f)
 

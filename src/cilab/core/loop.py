@@ -46,6 +46,8 @@ RESUMABLE_OVERRIDES = frozenset({"epochs", "max_steps", "device", "log_every"})
 
 @dataclass
 class TrainResult:
+    """How `EpochTrainer.fit` ended: where the run lives, whether it finished, how far it got."""
+
     run_dir: Path
     status: Status
     epoch: int  # completed epochs

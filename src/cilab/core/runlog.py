@@ -57,4 +57,5 @@ class RunLog:
 
 
 def save_config(run_dir: str | Path, config: dict[str, Any]) -> None:
+    """Write the resolved config as `config.json`, which `--resume` and `gen eval` read back."""
     write_json(Path(run_dir) / "config.json", config)

@@ -33,6 +33,9 @@ from cilab.cosmo.models import BASELINE_FAMILIES, CLASSIFIERS, pick
 
 
 def cache_dir(cfg: ModelRunConfig) -> Path | None:
+    """The feature cache folder (`--cache-dir`, else the default), None when caching is off;
+    the CNN's max-pooled images are cached there too.
+    """
     if not cfg.cache:
         return None
     return Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
@@ -41,6 +44,9 @@ def cache_dir(cfg: ModelRunConfig) -> Path | None:
 def features_for(
     cfg: ModelRunConfig, split: Split, progress: bool
 ) -> tuple[FeatureTable, dict[str, Any]]:
+    """Features of one split's images (all as large as its first), and the extraction
+    stats that go to features.json.
+    """
     cache = cache_dir(cfg)
     size = image_size(split.paths[0])
     table, stats = extract_features(
@@ -60,6 +66,7 @@ def features_for(
 
 
 def model_columns(name: str, table: FeatureTable) -> np.ndarray:
+    """The columns model `name` is fit on: its families' (the baseline: hist10), else all."""
     fams = BASELINE_FAMILIES.get(name)
     if fams is None:
         return np.arange(table.X.shape[1])
@@ -67,6 +74,7 @@ def model_columns(name: str, table: FeatureTable) -> np.ndarray:
 
 
 def write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    """Write a CSV (header, then rows) atomically: a crash never leaves half a table."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -88,12 +96,14 @@ def families_section(
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table of string cells, as in results.md."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def run_classify(cfg: ClassifyConfig, progress: bool = False) -> dict[str, Any]:
+    """`cilab cosmo classify`: write the run directory `cfg.out`; return its metrics.json."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import RepeatedStratifiedKFold
 

@@ -40,6 +40,7 @@ FREE = frozenset({"device", "log_every", "max_steps"})
 
 
 def embed_row(cfg: ClassifyConfig) -> str:
+    """The name of the row of the model fitted on the CNN's embeddings."""
     return f"cnn-embed+{cfg.cnn_embed_model}"
 
 
@@ -52,6 +53,7 @@ def data_digest(images: np.ndarray, y: np.ndarray) -> str:
 
 
 def split_config(cfg: ClassifyConfig, out: Path, k: int, digest: str) -> CNNConfig:
+    """CV split k's CNNConfig: folder `cnn/r<repeat>_f<fold>`, seed `seed + k`, data digest."""
     repeat, fold = divmod(k, cfg.folds)
     return CNNConfig(
         out=str(out / "cnn" / f"r{repeat}_f{fold}"), factor=cfg.cnn_factor, epochs=cfg.cnn_epochs,

@@ -27,6 +27,8 @@ FAMILY_NAMES = (
 
 @dataclass
 class SimulateConfig:
+    """`simulate`'s options: split sizes, image side, seed, workers (`cilab.cosmo.simulate`)."""
+
     out: str | None = option(None, "output folder; must be absent or empty")
     n_labeled: int = option(1200, "labeled images (5/6 real, 1/6 corrupted or other content)")
     n_scored: int = option(9600, "scored images (with similarity scores)")

@@ -85,12 +85,14 @@ CORRUPTIONS: dict[str, tuple[Corruption, float]] = {
 
 
 def choose_corruption(rng: np.random.Generator) -> str:
+    """A corruption name drawn with the registry's probabilities (normalized to sum 1)."""
     names = list(CORRUPTIONS)
     probs = np.array([CORRUPTIONS[n][1] for n in names])
     return names[int(rng.choice(len(names), p=probs / probs.sum()))]
 
 
 def corrupt(img: np.ndarray, name: str, rng: np.random.Generator, kappa: float) -> np.ndarray:
+    """Corruption `name` of strength κ applied to `img`, which it may change in place."""
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; valid: {', '.join(CORRUPTIONS)}")
     return CORRUPTIONS[name][0](img, rng, kappa)

@@ -38,6 +38,9 @@ def single_threaded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def predict_scores(est: BaseEstimator, X: np.ndarray, task: str) -> np.ndarray:
+    """Continuous scores for the metrics: values (regress), else P(class 1), else the
+    decision function (SVC without `probability=True` has no `predict_proba`).
+    """
     if task == "regress":
         return est.predict(X)
     if hasattr(est, "predict_proba"):
@@ -47,6 +50,8 @@ def predict_scores(est: BaseEstimator, X: np.ndarray, task: str) -> np.ndarray:
 
 @dataclass
 class FoldResult:
+    """One model's output on one held-out fold (`fit_fold`, `cnn_cv`); classify/regress score it."""
+
     model: str
     repeat: int
     fold: int
@@ -70,6 +75,11 @@ def fit_fold(
     task: str,
     keep: bool,
 ) -> FoldResult:
+    """Fit a clone of `est` on the training rows' `cols`; score and predict the test rows.
+
+    `keep`: return the fitted estimator too (the importances need it); otherwise it is
+    dropped so the worker does not send it back.
+    """
     est = clone(est).fit(X[np.ix_(train, cols)], y[train])
     Xt = X[np.ix_(test, cols)]
     scores = predict_scores(est, Xt, task)
@@ -106,5 +116,6 @@ def family_importance(
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) of the values; std 0 for a single value."""
     a = np.asarray(list(values), dtype=np.float64)
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0

@@ -43,10 +43,6 @@ def max_pool(img: np.ndarray, factor: int) -> np.ndarray:
     return img.reshape(ph // factor, factor, pw // factor, factor).max(axis=(1, 3))
 
 
-def pooled_side(size: int, factor: int) -> int:
-    return math.ceil(size / factor)
-
-
 def _cached(path: Path, factor: int, cache_dir: Path | None, size: int | None) -> np.ndarray:
     data = path.read_bytes()
     cache_file = None

@@ -34,17 +34,23 @@ CHUNK = 32
 
 
 def default_cache_dir() -> Path:
+    """`$CILAB_CACHE/cosmo-features`, else `~/.cache/cilab/cosmo-features`."""
     base = os.environ.get("CILAB_CACHE") or str(Path.home() / ".cache" / "cilab")
     return Path(base) / "cosmo-features"
 
 
 def family_key(name: str, transformer: ImageFeatures) -> str:
+    """A family's cache key: hash of CACHE_VERSION, its name, class and parameters.
+
+    `image_shape` is left out: it says how to unflatten rows, not what is computed.
+    """
     params = {k: v for k, v in transformer.get_params().items() if k != "image_shape"}
     blob = json.dumps([CACHE_VERSION, name, type(transformer).__name__, params], default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def build_families(names: Sequence[str]) -> dict[str, ImageFeatures]:
+    """Default transformers of the named families; CilabError on an unknown name."""
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         raise CilabError(f"unknown feature family {unknown[0]!r}; valid: {', '.join(FAMILIES)}")
@@ -124,6 +130,8 @@ def _extract_chunk(
 
 @dataclass(frozen=True)
 class ExtractStats:
+    """Size and cost of one `extract_features` pass; `features_for` puts it in features.json."""
+
     images: int
     seconds: float  # wall clock
     cpu_seconds: float  # summed over workers: what the work costs on an otherwise idle machine

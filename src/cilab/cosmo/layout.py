@@ -75,6 +75,10 @@ class Split:
 
 @dataclass(frozen=True)
 class CosmoData:
+    """A checked data folder, from `load_layout`: its splits (None when absent), the
+    submission order and, on simulated data, the hidden query scores.
+    """
+
     root: Path
     labeled: Split | None
     scored: Split | None

@@ -70,6 +70,7 @@ BASELINE_FAMILIES = {"baseline": ("hist10",), "constant": ("hist10",)}
 
 
 def pick(registry: dict[str, Builder], names: list[str], what: str) -> dict[str, Builder]:
+    """The builders of `names`, in that order; CilabError naming the unknown `what`."""
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise CilabError(f"unknown {what} {unknown[0]!r}; valid: {', '.join(registry)}")

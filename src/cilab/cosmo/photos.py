@@ -38,6 +38,9 @@ def load_photo(name: str) -> np.ndarray:
 
 
 def photo(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random crop of a bundled photograph, resized to [size, size], rotated, maybe
+    flipped or inverted; float32 in [0, 1].
+    """
     src = load_photo(PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))])
     h, w = src.shape
     side = int(min(h, w) * rng.uniform(0.35, 1.0))
@@ -72,6 +75,7 @@ def nebula(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def noise_field(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Uniform or half-normal white noise, [size, size], scaled so its maximum is 1."""
     if rng.random() < 0.5:
         out = rng.random((size, size), dtype=np.float32)
     else:

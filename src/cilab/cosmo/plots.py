@@ -22,12 +22,14 @@ STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 1)))
 
 
 def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout Figure with its own Agg canvas (no pyplot, no global state)."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
+    """Write `fig` as a PNG atomically (a temporary file renamed into place)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
 
@@ -87,6 +89,7 @@ def importance_figure(
 
 
 def scatter_figure(y: np.ndarray, pred: np.ndarray, title: str, path: str | Path) -> None:
+    """Out-of-fold predicted vs true scores with the y = x line (regress's scatter.png)."""
     fig = new_figure(5, 5)
     ax = fig.add_subplot()
     ax.scatter(y, pred, s=4, alpha=0.4, color="#0072B2", linewidths=0)

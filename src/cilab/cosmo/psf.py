@@ -10,10 +10,12 @@ import numpy as np
 
 
 def fwhm_to_alpha(fwhm: float | np.ndarray, beta: float | np.ndarray) -> float | np.ndarray:
+    """The Moffat α (px) that gives this FWHM at this β; inverse of `alpha_to_fwhm`."""
     return fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
 def alpha_to_fwhm(alpha: float | np.ndarray, beta: float | np.ndarray) -> float | np.ndarray:
+    """The FWHM (px) of a Moffat of core width α and index β."""
     return 2.0 * alpha * np.sqrt(2.0 ** (1.0 / beta) - 1.0)
 
 

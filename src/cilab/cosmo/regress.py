@@ -62,11 +62,13 @@ def _fit_full(est: Any, X: np.ndarray, y: np.ndarray, Xq: np.ndarray) -> np.ndar
 
 
 def write_submission(path: Path, ids: tuple[str, ...], pred: np.ndarray) -> None:
+    """submission.csv: `Id,Predicted`, one row per id in the given order."""
     rows = [[i, f"{float(p):.10f}"] for i, p in zip(ids, pred, strict=True)]
     write_table(path, ["Id", "Predicted"], rows)
 
 
 def run_regress(cfg: ModelRunConfig, progress: bool = False) -> dict[str, Any]:
+    """`cilab cosmo regress`: write the run directory `cfg.out`; return its metrics.json."""
     from sklearn.model_selection import RepeatedKFold
 
     from cilab.cosmo.plots import scatter_figure

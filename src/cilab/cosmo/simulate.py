@@ -46,6 +46,8 @@ META_COLUMNS = (
 
 @dataclass(frozen=True)
 class Item:
+    """One image to render, from `plan_items`: split, index (seeds its stream), id and kind."""
+
     split: str
     index: int
     ident: str
@@ -87,6 +89,7 @@ def render_item(item: Item, seed: int, size: int) -> tuple[np.ndarray, dict[str,
 
 
 def write_png(path: Path, img: np.ndarray) -> None:
+    """Write an 8-bit grey PNG atomically, at zlib level 1 (fast)."""
     with atomic_path(path) as tmp:
         Image.fromarray(img, mode="L").save(tmp, format="PNG", compress_level=1)
 
@@ -155,6 +158,8 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]])
 
 @dataclass(frozen=True)
 class SimulateResult:
+    """What `simulate` wrote and what it cost; the CLI prints it."""
+
     out: Path
     n_images: int
     seconds: float  # wall clock
@@ -162,6 +167,9 @@ class SimulateResult:
 
 
 def simulate(cfg: SimulateConfig, progress: bool = False) -> SimulateResult:
+    """Render the images of `plan_items` in `--workers` processes into the absent or empty
+    `cfg.out`, then the CSVs and simulation.json.
+    """
     from joblib import Parallel, delayed
 
     if not cfg.out:

@@ -34,6 +34,9 @@ ANCHOR = {
 
 
 def image_stats(img: np.ndarray) -> dict[str, Any]:
+    """One image's measurements: grey-level counts, zero fraction, sources by peak,
+    FWHMs of the sources peaking at 20-200, and whether it has a pedestal.
+    """
     s = SourceStatistics().detect(img)
     peak = np.asarray(s["peak"])
     ok = (peak >= 20) & (peak <= 200)
@@ -70,6 +73,9 @@ def validate_sim(
     n_images: int = 200,
     workers: int = 1,
 ) -> dict[str, Any]:
+    """Measure up to `n_images` simulated label-1 images and the real data at hand;
+    write the figure `out` and `out` with suffix .json; return the numbers.
+    """
     from joblib import Parallel, delayed
 
     data = load_layout(sim_dir)
@@ -109,6 +115,8 @@ def validate_sim(
 def summarize(
     sim: list[dict[str, Any]], real: dict[str, Any], sim_scores: np.ndarray | None
 ) -> dict[str, Any]:
+    """The numbers of the figure and FIG.json: simulated medians, real values, KS distance."""
+
     def med(key: str) -> float:
         return float(np.median([s[key] for s in sim]))
 

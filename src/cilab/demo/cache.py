@@ -53,6 +53,7 @@ def stable(cfg: Any, drop: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def now() -> str:
+    """The current UTC time, ISO 8601 to the second: demo.json's timestamps."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -17,6 +17,8 @@ from cilab.demo.parts import PART_FUNCTIONS
 
 @dataclass
 class DemoResult:
+    """What `run_demo` returns to `cilab demo`: output folder, part statuses, exit code."""
+
     out: Path
     statuses: dict[str, str]  # the parts run now: done, missing-data, failed, interrupted
     exit_code: int  # 0: all done (or data missing); 1: a part failed; 130: interrupted
@@ -124,6 +126,7 @@ def _finish(ledger: Ledger, part: str, start: float, metrics: dict[str, Any] | N
 
 
 def summary(ledger: Ledger) -> str:
+    """The closing table: per part its status, compute time (reused runs too), time now, folder."""
     lines = [f"{'part':<8} {'status':<13} {'compute':>9} {'now':>8}  where"]
     for part in PARTS:
         r = ledger.parts.get(part, {})

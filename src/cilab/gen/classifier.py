@@ -130,6 +130,8 @@ def save_classifier(model: MnistClassifier, dataset: str, info: dict[str, object
 
 @dataclass
 class LoadedClassifier:
+    """A judge from the cache: its network, the weights id that names it in every metric file."""
+
     model: MnistClassifier
     id: str
     path: Path
@@ -205,6 +207,8 @@ class ClassifierConfig:
 
 @dataclass
 class ClassifierResult:
+    """What `train_classifier` stored: the cached weights, their id and their test accuracy."""
+
     path: Path
     id: str
     test_accuracy: float
@@ -227,6 +231,7 @@ def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.T
 
 @torch.no_grad()
 def accuracy(model: MnistClassifier, images_u8: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of uint8 images whose most probable class is their label (the 99.3 % target)."""
     probs, _ = classify(model, images_u8)
     return float((probs.argmax(1) == labels.cpu().numpy()).mean())
 

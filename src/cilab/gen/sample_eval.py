@@ -506,4 +506,5 @@ def _subset(n: int, k: int, stream: int) -> np.ndarray:
 
 
 def note(message: str) -> None:
+    """Tell the user something on stderr (`cilab: note: ...`) without mixing it into the metrics."""
     print(f"cilab: note: {message}", file=sys.stderr)

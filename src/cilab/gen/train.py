@@ -80,6 +80,7 @@ class _LossModule(nn.Module):
 
 
 def build_gen_model(cfg: GenTrainConfig) -> nn.Module:
+    """The AE or VAE a training config asks for (the DCGAN has its own trainer)."""
     return build_model(
         cfg.model,
         latent_dim=cfg.latent_dim,

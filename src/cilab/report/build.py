@@ -28,6 +28,8 @@ from cilab.report.view import Fig, RunView
 
 @dataclass
 class ReportResult:
+    """What `build_report` wrote (index.html, run views, image counts), for the CLI."""
+
     index: Path
     views: list[RunView]
     images: int
@@ -45,6 +47,11 @@ class ReportResult:
 
 
 def build_report(runs_dir: str | Path, out: str | Path) -> ReportResult:
+    """Find the runs under `runs_dir`, describe each, write `out/index.html` and `out/img/`.
+
+    Raises `CilabError` when `runs_dir` is missing or holds no run, or when `out` is
+    something other than an empty folder or an earlier report.
+    """
     runs_dir, out = Path(runs_dir), Path(out)
     if not runs_dir.exists():
         raise CilabError(f"{runs_dir}: no such folder")

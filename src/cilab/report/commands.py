@@ -46,6 +46,7 @@ def config_flags(
 
 
 def shell(words: Iterable[Any]) -> str:
+    """The words as one shell line, each quoted where the shell needs it (copy-pasteable)."""
     return " ".join(shlex.quote(str(w)) for w in words)
 
 
@@ -66,6 +67,7 @@ def _train_command(prefix: list[str], config: dict[str, Any], cls: type | None, 
 
 
 def gen_train(config: dict[str, Any]) -> str:
+    """`cilab gen train` of a saved config; defaults from the model's own config class."""
     model = str(config.get("model", "vae"))
     if model == "dcgan":
         cls = _config_class("cilab.gen.gan_train", "GANTrainConfig")
@@ -77,6 +79,7 @@ def gen_train(config: dict[str, Any]) -> str:
 
 
 def gen_eval(run: str, metrics: dict[str, Any]) -> str:
+    """`cilab gen eval RUN` with the options metrics.json records (defaults left out)."""
     words = ["cilab", "gen", "eval", run]
     if "iw_samples" in metrics:
         words += ["--iw-samples", metrics["iw_samples"]]
@@ -102,6 +105,7 @@ def gen_eval(run: str, metrics: dict[str, Any]) -> str:
 
 
 def gen_eval_real(out: str, metrics: dict[str, Any]) -> str:
+    """`cilab gen eval --real`: the real test set's reference metrics in `out`."""
     words = ["cilab", "gen", "eval", "--real", "--out", out]
     if metrics.get("dataset", "mnist") != "mnist":
         words += ["--dataset", metrics["dataset"]]
@@ -109,11 +113,13 @@ def gen_eval_real(out: str, metrics: dict[str, Any]) -> str:
 
 
 def roads_train(config: dict[str, Any]) -> str:
+    """`cilab roads train` of a saved config; `fold` is set per fold internally, never typed."""
     cls = _config_class("cilab.roads.train", "RoadsTrainConfig")
     return _train_command(["cilab", "roads", "train"], config, cls, exclude={"fold"})
 
 
 def roads_predict(pred_dir: str, info: dict[str, Any]) -> str:
+    """`cilab roads predict` as predict.json records it: TTA, zoom, deployed models."""
     words = ["cilab", "roads", "predict", info.get("run_dir", "RUN_DIR")]
     words += ["--images", info.get("images", "IMAGES"), "--out", pred_dir]
     if info.get("tta"):
@@ -129,23 +135,27 @@ def roads_predict(pred_dir: str, info: dict[str, Any]) -> str:
 
 
 def roads_eval(pred_dir: str, metrics: dict[str, Any]) -> str:
+    """`cilab roads eval` of a prediction folder against metrics.json's ground truth."""
     return shell(
         ["cilab", "roads", "eval", pred_dir, "--groundtruth", metrics.get("groundtruth", "GT_DIR")]
     )
 
 
 def cosmo_model_run(task: str, config: dict[str, Any]) -> str:
+    """`cilab cosmo classify` or `cilab cosmo regress` (`task`) of a saved config."""
     name = "ClassifyConfig" if task == "classify" else "ModelRunConfig"
     cls = _config_class("cilab.cosmo.config", name)
     return _train_command(["cilab", "cosmo", task], config, cls)
 
 
 def cosmo_simulate(out: str, config: dict[str, Any]) -> str:
+    """`cilab cosmo simulate` of simulation.json's config, writing to `out`."""
     cls = _config_class("cilab.cosmo.config", "SimulateConfig")
     return shell(["cilab", "cosmo", "simulate", *config_flags(config, cls, {"out"}), "--out", out])
 
 
 def cosmo_validate(sim_dir: str, figure: str, numbers: dict[str, Any]) -> str:
+    """`cilab cosmo validate-sim` of `sim_dir` that wrote `figure` (and its JSON)."""
     words = ["cilab", "cosmo", "validate-sim", sim_dir, "--out", figure]
     if numbers.get("sim_images") not in (None, 200):
         words += ["--n-images", numbers["sim_images"]]

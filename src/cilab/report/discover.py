@@ -69,6 +69,8 @@ class Found:
 
 @dataclass
 class Discovery:
+    """What `discover` found under `root` (runs, loose figures, demo.json), for `build_report`."""
+
     root: Path
     runs: list[Found] = field(default_factory=list)
     figures: list[tuple[Path, str]] = field(default_factory=list)  # (image, part)

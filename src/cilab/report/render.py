@@ -37,6 +37,8 @@ STATE_CLASS = {"done": "ok", "running": "run", "stopped": "warn", "partial": "wa
 
 @dataclass
 class Page:
+    """Everything the page shows; `build_report` assembles it, `render` turns it into HTML."""
+
     runs_dir: str
     generated: str
     machine: list[tuple[str, str]]
@@ -47,6 +49,7 @@ class Page:
 
 
 def e(value: Any) -> str:
+    """`value` as HTML-escaped text, quotes included, so it is safe inside attributes too."""
     return escape(str(value), quote=True)
 
 
@@ -290,6 +293,7 @@ def _toc(page: Page, present: list[tuple[str, str]]) -> str:
 
 
 def render(page: Page) -> str:
+    """The whole self-contained index.html: header, contents, demo table, then each part."""
     present = [
         (p, t)
         for p, t in PARTS

@@ -34,6 +34,8 @@ class Fig:
 
 @dataclass
 class MetricRow:
+    """One metric of a run: value, shown text, and the anchor target `status` judges it by."""
+
     label: str
     value: float | None
     text: str
@@ -68,6 +70,8 @@ class MetricRow:
 
 @dataclass
 class Table:
+    """A titled table of ready-formatted cells, made by the describers, drawn by `render`."""
+
     title: str
     header: list[str]
     rows: list[list[str]]
@@ -76,6 +80,8 @@ class Table:
 
 @dataclass
 class RunView:
+    """What the report shows of one run; a describer fills it in, `render` draws it."""
+
     found: Found
     name: str  # path relative to RUNS_DIR
     title: str
@@ -185,6 +191,7 @@ def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 
 def cell(v: Any) -> str:
+    """A JSON value as a generic table shows it: bools PASS/FAIL, lists and dicts flattened."""
     if isinstance(v, bool):
         return "PASS" if v else "FAIL"
     if isinstance(v, dict):

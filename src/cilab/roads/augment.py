@@ -22,6 +22,8 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """What `draw` and `augment` do to a batch; `RoadsTrainConfig.augment_config` makes it."""
+
     crop: int = 128  # output side, in model pixels
     scale_min: float = 0.8  # zoom factor range (>1 zooms in)
     scale_max: float = 1.25

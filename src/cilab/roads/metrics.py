@@ -53,24 +53,29 @@ def confusion(pred: np.ndarray, target: np.ndarray) -> Counts:
 
 
 def accuracy(c: Counts) -> float:
+    """Share of correct labels, (tp + tn) / total, of patch or pixel `Counts`; NaN if empty."""
     return (c.tp + c.tn) / c.total if c.total else float("nan")
 
 
 def f1(c: Counts) -> float:
+    """Road F1, 2 tp / (2 tp + fp + fn), of patch or pixel `Counts`; 1.0 with no road at all."""
     denom = 2 * c.tp + c.fp + c.fn
     return 2 * c.tp / denom if denom else 1.0
 
 
 def iou(c: Counts) -> float:
+    """Road intersection over union, tp / (tp + fp + fn), of `Counts`; 1.0 with no road at all."""
     denom = c.tp + c.fp + c.fn
     return c.tp / denom if denom else 1.0
 
 
 def precision(c: Counts) -> float:
+    """Share of predicted road that is road, tp / (tp + fp), of `Counts`; 1.0 if none."""
     return c.tp / (c.tp + c.fp) if c.tp + c.fp else 1.0
 
 
 def recall(c: Counts) -> float:
+    """Share of true road that is found, tp / (tp + fn), of `Counts`; 1.0 if there is none."""
     return c.tp / (c.tp + c.fn) if c.tp + c.fn else 1.0
 
 

@@ -23,6 +23,7 @@ PIXEL_THRESHOLD = 0.5
 
 
 def disk(radius: int) -> np.ndarray:
+    """Boolean disk of `radius` pixels, [2r+1, 2r+1]: the structuring element of `clean`."""
     r = np.arange(-radius, radius + 1)
     return (r[:, None] ** 2 + r[None, :] ** 2) <= radius**2
 

@@ -243,6 +243,11 @@ def logreg_fold_mean(pipes: list[Any], image: np.ndarray) -> np.ndarray:
 
 
 def load_fold_model(fold_dir: Path, model: str, device: torch.device) -> Any:
+    """The model of one model folder (`fold_K/` or `refit/`), ready to predict.
+
+    Logreg: the scikit-learn pipeline. Torch: the net built from the checkpoint's
+    config, on `device`, in eval mode, channels-last when it was trained so.
+    """
     if model == "logreg":
         pipe, _ = load_logreg(fold_dir / "model.npz")
         return pipe
@@ -260,10 +265,12 @@ def load_fold_model(fold_dir: Path, model: str, device: torch.device) -> Any:
 
 
 def save_mask(mask: np.ndarray, path: Path) -> None:
+    """Write a uint8 [H, W] mask (0/255) as a greyscale PNG, atomically."""
     write_atomically(path, lambda tmp: Image.fromarray(mask, mode="L").save(tmp, format="PNG"))
 
 
 def save_rgb(image: np.ndarray, path: Path) -> None:
+    """Write a uint8 [H, W, 3] image (an overlay) as an RGB PNG, atomically."""
     write_atomically(path, lambda tmp: Image.fromarray(image, mode="RGB").save(tmp, format="PNG"))
 
 

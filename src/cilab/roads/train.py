@@ -190,6 +190,7 @@ def fold_split(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def train_val_indices(n: int, folds: int, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) image indices for fold `fold`: val is its `fold_split` part, train the rest."""
     parts = fold_split(n, folds, seed)
     val = parts[fold]
     return np.setdiff1d(np.arange(n), val), val
@@ -371,6 +372,10 @@ def _train_torch_fold(cfg: RoadsTrainConfig, k: int, resume: bool, typed: set[st
 
 
 def trainer_records(fold_dir: Path) -> list[dict[str, Any]]:
+    """A fold's per-epoch `metrics.jsonl` records, [] when none are written yet.
+
+    Their `time_s` summed is the fold's training time over all invocations (resumes).
+    """
     path = fold_dir / "metrics.jsonl"
     return read_jsonl(path) if path.exists() else []
 
@@ -397,6 +402,8 @@ def _train_logreg_fold(cfg: RoadsTrainConfig, data: RoadsSet, k: int) -> None:
 
 @dataclass
 class CVResult:
+    """Outcome of `train_roads` for the CLI and demo; `summary` is None if stopped or rank > 0."""
+
     run_dir: Path
     status: str
     summary: dict[str, Any] | None

@@ -19,6 +19,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
+    """Base of every family: subclasses give `feature_names` and `features_of(img)`."""
+
     image_shape: tuple[int, int] | None
     prefix = "f"
 

@@ -16,6 +16,8 @@ NAMES = (
 
 
 class MomentsEntropy(ImageFeatures):
+    """Grey-level moments, entropy (bits), zero fraction, quantiles and max/mean."""
+
     prefix = "mom"
 
     def __init__(self, image_shape: tuple[int, int] | None = None) -> None:

@@ -35,6 +35,8 @@ def _ring_index(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RadialPowerSpectrum(ImageFeatures):
+    """log10 of the ring-averaged power spectrum in `n_bins` log-spaced rings."""
+
     prefix = "ps"
 
     def __init__(self, n_bins: int = 24, image_shape: tuple[int, int] | None = None) -> None:

@@ -16,6 +16,8 @@ EDGES = np.array([0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, np.inf])
 
 
 class RegionHistograms(ImageFeatures):
+    """Log-binned histograms of `grid`×`grid` tiles, summarized over the tiles."""
+
     prefix = "roi"
 
     def __init__(self, grid: int = 4, image_shape: tuple[int, int] | None = None) -> None:

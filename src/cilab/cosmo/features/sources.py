@@ -55,6 +55,12 @@ def _total_above(img: np.ndarray, bkg: float) -> float:
 
 
 class SourceStatistics(ImageFeatures):
+    """Summaries of the detected sources: counts by peak, sizes, fluxes, PSF, spacing.
+
+    `fwhm_peak_range`: the peaks whose width is measured (bright, unsaturated);
+    `extended_sigma`: the width (px) above which a source counts as extended.
+    """
+
     prefix = "src"
 
     def __init__(

@@ -16,6 +16,10 @@ ORIENTATIONS = ("h", "v", "d")
 
 
 def haar_step(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One orthonormal Haar level: (LL, dh, dv, dd), each [h//2, w//2].
+
+    An odd last row or column is dropped.
+    """
     h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
     b = x[:h, :w].reshape(h // 2, 2, w // 2, 2)  # [h/2, 2, w/2, 2]: the 2x2 blocks
     a00, a01, a10, a11 = b[:, 0, :, 0], b[:, 0, :, 1], b[:, 1, :, 0], b[:, 1, :, 1]
@@ -27,6 +31,8 @@ def haar_step(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 class WaveletEnergies(ImageFeatures):
+    """log10 mean energy of the Haar details per level and orientation, and of the last LL."""
+
     prefix = "wav"
 
     def __init__(self, levels: int = 5, image_shape: tuple[int, int] | None = None) -> None:

@@ -13,6 +13,7 @@ from cilab.demo.context import Ctx, MissingData, flags
 
 
 def cosmo(ctx: Ctx) -> dict[str, Any]:
+    """Simulate and validate (or take --cosmo-data), extract, classify, regress; key metrics."""
     from cilab.cosmo.config import ClassifyConfig, ModelRunConfig
 
     base = ctx.dir("cosmo")

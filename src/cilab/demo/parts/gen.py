@@ -29,6 +29,7 @@ def cached_classifier_id() -> str | None:
 
 
 def gen(ctx: Ctx) -> dict[str, Any]:
+    """AE and VAE (2-D latent) trained, evaluated and compared, then the DCGAN; key metrics."""
     from cilab.core.device import has_fast_bf16, resolve_device
     from cilab.gen.gan_train import GANTrainConfig
     from cilab.gen.train import GenTrainConfig

@@ -33,6 +33,7 @@ def roads_layout(data_dir: str | None) -> str:
 
 
 def find_roads(data_dir: str | None) -> Path:
+    """The road data's root; `MissingData` with the expected layout when training data is absent."""
     from cilab.roads.data import find_roads_dir
 
     try:
@@ -52,6 +53,7 @@ ROADS_KEYS = ("patch_accuracy", "patch_f1", "pixel_f1", "pixel_iou")
 
 
 def roads(ctx: Ctx) -> dict[str, Any]:
+    """Logreg and U-Net CV, then, with test images, the U-Net's predictions and submission."""
     from cilab.roads.train import RoadsTrainConfig
 
     root = find_roads(ctx.cfg.data_dir)

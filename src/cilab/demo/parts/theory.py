@@ -9,6 +9,7 @@ from cilab.demo.context import Ctx
 
 
 def theory(ctx: Ctx) -> dict[str, Any]:
+    """Run the checks into theory/checks.json; a failed check fails the part (`CilabError`)."""
     from cilab.core.io import write_json
     from cilab.theory.checks import format_results, results_json, timed_run_checks
 

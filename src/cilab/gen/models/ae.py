@@ -13,6 +13,8 @@ from cilab.gen.objectives import LossOutput, bernoulli_log_likelihood
 
 @dataclass(frozen=True)
 class AEConfig:
+    """The autoencoder's shape (latent size, architecture), kept on the model as `.config`."""
+
     latent_dim: int = 2
     arch: Arch = "exercise"
 

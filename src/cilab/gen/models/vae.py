@@ -21,6 +21,8 @@ from cilab.gen.objectives import (
 
 @dataclass(frozen=True)
 class VAEConfig:
+    """The VAE's shape and its loss's knobs (β, IW samples), kept on the model as `.config`."""
+
     latent_dim: int = 2
     arch: Arch = "exercise"
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the ELBO

@@ -38,4 +38,5 @@ DESCRIBERS: dict[str, Callable[[Found, Path], RunView]] = {
 
 
 def describe(found: Found, root: Path) -> RunView:
+    """The view of one found run, by the describer its kind maps to in `DESCRIBERS`."""
     return DESCRIBERS[found.kind](found, root)

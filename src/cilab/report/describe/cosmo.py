@@ -96,6 +96,7 @@ def _model_run_facts(metrics: dict[str, Any], config: dict[str, Any]) -> list[tu
 
 
 def describe_cosmo_model(found: Found, root: Path) -> RunView:
+    """A classify or regress run: the best model against the baseline, tables, figures."""
     run = found.path
     task = found.kind.split("-", 1)[1]
     config = dict_json(run / "config.json")
@@ -137,6 +138,7 @@ def describe_cosmo_model(found: Found, root: Path) -> RunView:
 
 
 def describe_cosmo_sim(found: Found, root: Path) -> RunView:
+    """A simulated set: images per second, a few labelled images of each label, timings."""
     run = found.path
     info = dict_json(run / "simulation.json")
     config = info.get("config", {}) if isinstance(info.get("config"), dict) else {}
@@ -198,6 +200,7 @@ REAL_KEYS = {
 
 
 def describe_cosmo_validate(found: Found, root: Path) -> RunView:
+    """A validate-sim FIG.json: simulated statistics against anchors and the real sample."""
     numbers = dict_json(found.path)
     sim = numbers.get("sim", {}) if isinstance(numbers.get("sim"), dict) else {}
     real = numbers.get("real", {}) if isinstance(numbers.get("real"), dict) else {}

@@ -195,6 +195,7 @@ GEN_FIGURES = (
 
 
 def describe_gen(found: Found, root: Path) -> RunView:
+    """An AE, VAE or DCGAN run: test metrics once evaluated, else the last epoch's (provisional)."""
     run = found.path
     config = dict_json(run / "config.json")
     records = records_of(run / "metrics.jsonl")
@@ -271,6 +272,7 @@ def _provisional_gen(
 
 
 def describe_real(found: Found, root: Path) -> RunView:
+    """The real test set (`gen eval --real`): the reference row for the sample metrics."""
     run = found.path
     metrics = dict_json(run / "metrics.json")
     dataset = str(metrics.get("dataset", "mnist"))

@@ -37,6 +37,7 @@ def _fold_dirs(run: Path) -> list[Path]:
 
 
 def describe_roads_cv(found: Found, root: Path) -> RunView:
+    """A roads CV run: cv.json's mean ± std, or the folds' latest validation values meanwhile."""
     run = found.path
     config = dict_json(run / "config.json")
     cv = dict_json(run / "cv.json")
@@ -164,6 +165,7 @@ def _fold_progress(folds: list[Path], total: Any) -> Table:
 
 
 def describe_roads_predict(found: Found, root: Path) -> RunView:
+    """A prediction folder: pooled metrics once `roads eval` ran, overlays, TTA used."""
     run = found.path
     info = dict_json(run / "predict.json")
     metrics = dict_json(run / "metrics.json")

@@ -23,6 +23,7 @@ def _passed(row: dict[str, Any]) -> bool | None:
 
 
 def describe_theory(found: Found, root: Path) -> RunView:
+    """checks.json: the share of checks passed (target: all) and a row per check."""
     data = read_json_safe(found.path)
     rows, scalars = json_rows(data)
     view = RunView(

@@ -26,6 +26,8 @@ from cilab.roads.patches import PATCH
 
 @dataclass(frozen=True)
 class LogRegConfig:
+    """Features and classifier settings of a logreg model; saved as JSON beside its .npz."""
+
     feature_set: FeatureSet = "basic"
     C: float = 1e5  # the course's (almost unregularized) value
     class_weight: str | None = "balanced"  # the course's; None for calibrated probabilities
@@ -34,6 +36,11 @@ class LogRegConfig:
 
 
 def build_logreg(cfg: LogRegConfig, seed: int = 0) -> Pipeline:
+    """The unfitted `PatchFeatures -> StandardScaler -> LogisticRegression` pipeline.
+
+    `load_logreg` rebuilds saved models on this skeleton; `seed` is the classifier's
+    `random_state`.
+    """
     return Pipeline(
         [
             ("features", PatchFeatures(cfg.feature_set, cfg.patch)),
@@ -79,6 +86,10 @@ def save_logreg(pipe: Pipeline, cfg: LogRegConfig, path: str | Path) -> None:
 
 
 def load_logreg(path: str | Path) -> tuple[Pipeline, LogRegConfig]:
+    """The pipeline and config `save_logreg` wrote, rebuilt without unpickling.
+
+    Raises `DataError` when the files are missing, unreadable or lack an array.
+    """
     path = Path(path)
     try:
         cfg = LogRegConfig(**json.loads(path.with_suffix(".json").read_text()))

@@ -24,6 +24,8 @@ from cilab.roads.models.unet import conv_block
 
 @dataclass(frozen=True)
 class PatchCNNConfig:
+    """Size of a `PatchCNN`; `build_torch_model` makes it from the run's width and depth."""
+
     width: int = 32
     n_pool: int = 4  # output stride 2**n_pool = the patch size in model-input pixels
 

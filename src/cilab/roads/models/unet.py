@@ -18,6 +18,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class UNetConfig:
+    """Size of a `UNet`; `build_torch_model` makes it from the run's width and depth."""
+
     width: int = 16  # channels at full resolution
     depth: int = 4  # number of 2x downsamplings
 
