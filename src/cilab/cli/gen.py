@@ -301,10 +301,10 @@ def _eval_samples(args: argparse.Namespace) -> dict[str, Any]:
 
 def _eval_likelihood(args: argparse.Namespace) -> dict[str, Any]:
     """The AE/VAE metrics, then (VAE, with a classifier in the cache) the sample metrics."""
+    from cilab.core.progress import note
     from cilab.gen.classifier import NoClassifier
     from cilab.gen.generators import GENERATORS, run_model
     from cilab.gen.run_eval import evaluate_run
-    from cilab.gen.sample_eval import note
 
     metrics = evaluate_run(
         args.run_dir,

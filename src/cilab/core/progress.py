@@ -39,6 +39,12 @@ def progress_bar(
     return LineProgress(iterable, every=every_seconds(), **kwargs)
 
 
+def note(message: str) -> None:
+    """Tell the user something skipped or assumed, as `cilab: note: ...` on stderr: stdout keeps
+    only the results (metrics, summaries), so piping them stays clean."""
+    print(f"cilab: note: {message}", file=sys.stderr, flush=True)
+
+
 def format_interval(seconds: float) -> str:
     """tqdm's H:MM:SS (MM:SS under an hour), for times left."""
     return tqdm.format_interval(seconds)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +50,6 @@ def flags(cfg: Any, exclude: tuple[str, ...] = (), always: tuple[str, ...] = ())
         elif value is not None:
             out.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(out)
-
-
-def note(message: str) -> None:
-    """Tell the user something the demo skipped or assumed (stderr, so summaries stay clean)."""
-    print(f"cilab: note: {message}", file=sys.stderr, flush=True)
 
 
 def pick(metrics: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

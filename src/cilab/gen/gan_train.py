@@ -39,6 +39,7 @@ from cilab.core.config import option
 from cilab.core.device import resolve_bf16
 from cilab.core.errors import CilabError
 from cilab.core.loop import EpochTrainer, TrainResult, cosine_lr, set_lr
+from cilab.core.progress import note
 from cilab.core.seed import STREAM_EVAL, derived_generator
 from cilab.gen.codes import continuous_columns, with_code
 from cilab.gen.data import GenData, load_gen_data
@@ -384,7 +385,7 @@ class GANTrainer(EpochTrainer):
         try:
             loaded = load_classifier(None, self.cfg.dataset, self.device)
         except NoClassifier as e:
-            print(f"cilab: note: sample monitor off ({e})", file=sys.stderr)
+            note(f"sample monitor off ({e})")
             return None
         n = min(MONITOR_REAL_IMAGES, len(self.data.train_x))
         pick = torch.randperm(

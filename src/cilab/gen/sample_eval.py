@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -503,8 +502,3 @@ def _json_floats(values: np.ndarray) -> list[float | None]:
 def _subset(n: int, k: int, stream: int) -> np.ndarray:
     """A fixed random choice of k of n indices (independent of any run's seed)."""
     return torch.randperm(n, generator=derived_generator(0, STREAM_EVAL, stream))[:k].numpy()
-
-
-def note(message: str) -> None:
-    """Tell the user something on stderr (`cilab: note: ...`) without mixing it into the metrics."""
-    print(f"cilab: note: {message}", file=sys.stderr)

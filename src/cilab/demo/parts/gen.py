@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cilab.core.progress import note
 from cilab.demo.cache import StepRecord, stable
-from cilab.demo.context import Ctx, flags, last_record, note, pick, raise_if_interrupted
+from cilab.demo.context import Ctx, flags, last_record, pick, raise_if_interrupted
 
 LIKELIHOOD_KEYS = ("test_neg_elbo", "test_recon", "test_kl", "test_nll_iw", "test_nll_iw_sem",
                    "knn_accuracy")  # fmt: skip

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from cilab.core.errors import CilabError
+from cilab.core.progress import note
 from cilab.demo.cache import StepRecord, stable
-from cilab.demo.context import Ctx, MissingData, flags, note, pick, raise_if_interrupted
+from cilab.demo.context import Ctx, MissingData, flags, pick, raise_if_interrupted
 
 
 def roads_layout(data_dir: str | None) -> str:
